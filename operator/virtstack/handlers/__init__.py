@@ -1,0 +1,3 @@
+"""Importing this package registers every kopf handler."""
+
+from . import virtualmachine  # noqa: F401

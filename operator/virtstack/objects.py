@@ -1,0 +1,34 @@
+"""Pure comparisons that keep a reconcile from writing when nothing changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_subset(desired: Any, actual: Any) -> bool:
+    """True when every field we set has the value we set; fields others (or defaults) add are ignored."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(is_subset(value, actual.get(key)) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(actual, list) and len(desired) == len(actual)
+                and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True)))
+    return desired == actual
+
+
+def merge_patch(current: dict, desired: dict, keep: tuple[str, ...] = ()) -> dict:
+    """An RFC 7386 merge patch turning `current` into `desired` (null removes); empty when equal.
+
+    Keys in `keep` belong to other writers and are left alone.
+    """
+    patch: dict = {}
+    for key in current.keys() - desired.keys() - set(keep):
+        patch[key] = None
+    for key, value in desired.items():
+        old = current.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            nested = merge_patch(old, value)
+            if nested:
+                patch[key] = nested
+        elif value != old:
+            patch[key] = value
+    return patch

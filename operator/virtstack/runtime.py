@@ -1,0 +1,72 @@
+"""The operator process: one ApiClient, the controllers' work queues, and a slow periodic resync."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client, config
+
+from . import handlers  # noqa: F401 - registers the kopf handlers
+from .controllers.virtualmachine import VirtualMachineController
+from .kube import Kube
+
+RESYNC_SECONDS = 600.0
+
+
+async def _api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.WARNING  # no Event per handler run: a no-op resync writes nothing
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    memo.api = await _api_client()
+    memo.vm_controller = VirtualMachineController(Kube(memo.api))
+    memo.tasks = [
+        asyncio.create_task(memo.vm_controller.queue.run()),
+        asyncio.create_task(_resync(memo.vm_controller)),
+    ]
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("tasks", []):
+        task.cancel()
+    if "api" in memo:
+        await memo.api.close()
+
+
+@kopf.on.probe(id="reconcile-queue")
+def queue_alive(memo: kopf.Memo, **_: Any) -> str:
+    """Liveness: the work-queue tasks must still run; a dead one would silently stop reconciling."""
+    dead = [task.get_name() for task in memo.get("tasks", []) if task.done()]
+    if dead:
+        raise RuntimeError(f"background tasks ended: {', '.join(dead)}")
+    return "ok"
+
+
+async def _resync(controller: VirtualMachineController) -> None:
+    """Requeue everything now and then: repairs anything a lost event left behind."""
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS * random.uniform(0.9, 1.1))
+        for key in controller.keys():
+            controller.queue.add(key)
+
+
+def run(namespaces: list[str], liveness: str | None) -> None:
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=liveness,
+    )

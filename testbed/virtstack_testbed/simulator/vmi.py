@@ -1,0 +1,148 @@
+"""KubeVirt's VMI lifecycle, virt-controller and virt-handler halves together (pure).
+
+Follows kubevirt/kubevirt pkg/virt-controller/watch/vmi/lifecycle.go (Pending -> Scheduling ->
+Scheduled as the launcher pod is created, bound and started) and pkg/virt-handler/vm.go
+(Scheduled -> Running once the domain runs; the simulated domain starts at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from .clock import now
+from .vm import FINAL_PHASES
+
+FOREGROUND_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
+LABEL_NODE_NAME = "kubevirt.io/nodeName"
+
+
+@dataclass
+class VmiPlan:
+    """What the controller must do for one VMI; the glue carries it out in this order."""
+
+    create_pod: bool = False
+    delete_pods: list[str] = field(default_factory=list)
+    status: dict | None = None  # the new status, when it differs
+    labels: dict[str, str] = field(default_factory=dict)  # labels to set
+    finalizers: list[str] | None = None  # the new finalizer list, when it differs
+
+
+def live_pods(pods: list[dict]) -> list[dict]:
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def pod_condition(pod: dict | None, kind: str) -> dict | None:
+    return next((c for c in (pod or {}).get("status", {}).get("conditions", []) if c["type"] == kind), None)
+
+
+def plan_vmi(vmi: dict, pods: list[dict]) -> VmiPlan:
+    status = dict(vmi.get("status") or {})
+    finalizers = list(vmi["metadata"].get("finalizers") or [])
+    plan = VmiPlan()
+    phase = status.get("phase")
+    current = _current_pod(pods, status)
+    if vmi["metadata"].get("deletionTimestamp"):
+        plan.delete_pods = [p["metadata"]["name"] for p in live_pods(pods)]
+        if not pods:
+            if phase not in FINAL_PHASES:
+                status["phase"] = "Succeeded"  # a graceful stop ends Succeeded
+            if FOREGROUND_FINALIZER in finalizers:
+                plan.finalizers = [f for f in finalizers if f != FOREGROUND_FINALIZER]
+    elif phase in FINAL_PHASES:
+        plan.delete_pods = [p["metadata"]["name"] for p in live_pods(pods)]
+    elif not phase:
+        status["phase"] = "Pending"
+        if FOREGROUND_FINALIZER not in finalizers:
+            plan.finalizers = [*finalizers, FOREGROUND_FINALIZER]
+    elif phase == "Pending":
+        if not pods:
+            plan.create_pod = True
+        else:
+            status["phase"] = "Scheduling"
+    elif current is None or current["status"].get("phase") in FINAL_PHASES:
+        # lifecycle.go: a Scheduling/Scheduled/Running VMI whose pod is gone or ended has failed;
+        # a pod that is merely Terminating keeps the VMI as it is.
+        status["phase"] = "Failed"
+        status["reason"] = "PodNotExists" if current is None else "PodFailed"
+    elif phase == "Scheduling" and _pod_started(current):
+        status["phase"] = "Scheduled"
+        status["nodeName"] = current["spec"]["nodeName"]
+        plan.labels[LABEL_NODE_NAME] = current["spec"]["nodeName"]
+    elif phase == "Scheduled":
+        status["phase"] = "Running"
+    if status.get("phase") in ("Scheduled", "Running") and current is not None:
+        status["interfaces"] = _interfaces(vmi, current)
+        status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
+    status["conditions"] = _conditions(status, current)
+    _record_phase_transition(vmi.get("status") or {}, status)
+    if status != (vmi.get("status") or {}):
+        plan.status = status
+    return plan
+
+
+def _current_pod(pods: list[dict], status: dict) -> dict | None:
+    """The pod the VMI runs in: the one on its node, else the newest live one."""
+    node = status.get("nodeName")
+    for pod in pods:
+        if node and pod["spec"].get("nodeName") == node:
+            return pod
+    live = live_pods(pods)
+    return max(live, key=lambda p: p["metadata"]["creationTimestamp"]) if live else (pods[0] if pods else None)
+
+
+def _pod_started(pod: dict) -> bool:
+    return bool(pod["spec"].get("nodeName")) and pod["status"].get("phase") == "Running"
+
+
+def _interfaces(vmi: dict, pod: dict) -> list[dict]:
+    ip = pod["status"].get("podIP")
+    if not ip:
+        return (vmi.get("status") or {}).get("interfaces", [])
+    interfaces = vmi["spec"].get("domain", {}).get("devices", {}).get("interfaces") or [{"name": "default"}]
+    digest = hashlib.sha256(vmi["metadata"]["uid"].encode()).digest()
+    mac = "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+    return [{
+        "name": interfaces[0]["name"], "ipAddress": ip, "ipAddresses": [ip], "mac": mac,
+        "infoSource": "domain", "interfaceName": "eth0", "podInterfaceName": "eth0", "queueCount": 1,
+    }]
+
+
+def _conditions(status: dict, pod: dict | None) -> list[dict]:
+    previous = {c["type"]: c for c in status.get("conditions", [])}
+    conditions: list[dict] = []
+    scheduled = pod_condition(pod, "PodScheduled")
+    if scheduled is not None and scheduled["status"] == "False":
+        conditions.append({"type": "PodScheduled", "status": "False", "reason": scheduled.get("reason", ""),
+                           "message": scheduled.get("message", "")})
+    pod_ready = pod_condition(pod, "Ready")
+    if status.get("phase") in FINAL_PHASES:
+        ready = {"type": "Ready", "status": "False", "reason": "PodTerminating" if pod else "PodNotExists"}
+    elif pod is None:
+        ready = {"type": "Ready", "status": "False", "reason": "PodNotExists"}
+    elif pod["metadata"].get("deletionTimestamp"):
+        ready = {"type": "Ready", "status": "False", "reason": "PodTerminating"}
+    elif status.get("phase") != "Running":
+        ready = {"type": "Ready", "status": "False", "reason": "GuestNotRunning"}
+    elif pod_ready is None:
+        ready = {"type": "Ready", "status": "False", "reason": "PodConditionMissing"}
+    else:
+        ready = {"type": "Ready", "status": pod_ready["status"]}
+    conditions.append(ready)
+    if status.get("phase") == "Running":
+        conditions.append({"type": "LiveMigratable", "status": "True"})
+    return [_with_times(c, previous.get(c["type"])) for c in conditions]
+
+
+def _with_times(condition: dict, previous: dict | None) -> dict:
+    unchanged = previous is not None and previous["status"] == condition["status"]
+    transition = previous.get("lastTransitionTime") if unchanged else now()
+    return {**condition, "lastProbeTime": None, "lastTransitionTime": transition}
+
+
+def _record_phase_transition(old: dict, new: dict) -> None:
+    timestamps = list(old.get("phaseTransitionTimestamps", []))
+    if new.get("phase") and new.get("phase") != old.get("phase"):
+        timestamps.append({"phase": new["phase"], "phaseTransitionTimestamp": now()})
+    if timestamps:
+        new["phaseTransitionTimestamps"] = timestamps

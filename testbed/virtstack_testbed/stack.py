@@ -1,0 +1,43 @@
+"""The whole testbed: the control plane, KubeVirt's CRDs and the KubeVirt simulator."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .kubevirt_crds import generate_crds
+from .plane import Plane, start_plane
+from .processes import wait_until
+from .topology import Topology
+
+SIMULATOR = "kubevirt-simulator"
+
+
+def start_stack(run_dir: Path, topology: Topology, apiserver_port: int | None = None, simulator: bool = True,
+                log=print) -> Plane:
+    plane = start_plane(run_dir, topology, apiserver_port, log)
+    try:
+        install_kubevirt_crds(plane)
+        if simulator:
+            start_simulator(plane)
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
+def install_kubevirt_crds(plane: Plane) -> None:
+    crds = generate_crds()
+    plane.apply(crds)
+    plane.wait_for_crds([crd["metadata"]["name"] for crd in crds])
+
+
+def start_simulator(plane: Plane) -> None:
+    """The simulator is a separate controller process, as KubeVirt's controllers are."""
+    ready_file = Path(plane.run_dir) / "simulator.ready"
+    ready_file.unlink(missing_ok=True)
+    record = plane.start(SIMULATOR, [
+        sys.executable, "-m", "virtstack_testbed.simulator",
+        f"--kubeconfig={plane.kubeconfig}", f"--ready-file={ready_file}",
+    ])
+    wait_until(ready_file.exists, 60, "waiting for the KubeVirt simulator to sync its caches", record)
