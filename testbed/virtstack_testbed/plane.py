@@ -22,7 +22,7 @@ from .binaries import Binaries, ensure_binaries
 from .errors import TestbedError
 from .pki import SERVICE_CIDR, Pki, create_pki
 from .processes import ProcessRecord, ensure_port_free, free_port, start_process, wait_until
-from .topology import Topology, node_ip, node_manifest, pod_cidr
+from .topology import Topology, kwok_pod_range, node_ip, node_manifest
 
 FIELD_MANAGER = "virtstack-testbed"
 # Seconds without a kwok heartbeat before the node-lifecycle controller marks a node NotReady.
@@ -74,12 +74,17 @@ class Plane:
             record.stop()
             self.save()
 
-    def stop(self) -> None:
-        """Stop every recorded process, newest first, then remove the run directory."""
+    def stop(self, keep_logs: bool = False) -> None:
+        """Stop every recorded process, newest first; then remove the run directory, or all but its logs."""
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
         self.processes.clear()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if not keep_logs:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            return
+        for entry in Path(self.run_dir).iterdir():
+            if entry.name != "logs":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
     # --- hosts -------------------------------------------------------------------------------
     def kwok_name(self, node: str) -> str:
@@ -108,7 +113,7 @@ class Plane:
             "--manage-all-nodes=false",
             f"--manage-single-node={node}",
             "--node-lease-duration-seconds=40",
-            f"--cidr={pod_cidr(index)}",
+            f"--cidr={kwok_pod_range(index)}",
             f"--node-ip={node_ip(index)}",
             f"--server-address=127.0.0.1:{free_port()}",
         ])
@@ -160,7 +165,7 @@ def start_plane(run_dir: Path, topology: Topology, apiserver_port: int | None = 
         _start_controllers(plane, pki)
         _create_nodes(plane, topology)
     except BaseException:
-        plane.stop()
+        plane.stop(keep_logs=True)
         raise
     log(f"control plane up in {time.monotonic() - started:.1f} s: {plane.server} (kubeconfig {plane.kubeconfig})")
     return plane

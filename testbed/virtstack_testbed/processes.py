@@ -19,19 +19,13 @@ class ProcessRecord:
 
     name: str
     pid: int
-    executable: str
+    start_time: int  # the kernel's start time of the PID: a reused PID has another
     log: str
 
     def is_running(self) -> bool:
-        """True while the PID is alive and still runs our executable (guards against PID reuse)."""
-        try:
-            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        return cmdline.split(b"\0", 1)[0].decode(errors="replace") == self.executable
+        """True while this very process is alive (not a zombie, not a newer process with its PID)."""
+        stat = _read_stat(self.pid)
+        return stat is not None and stat[0] != "Z" and int(stat[19]) == self.start_time
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left after the grace period."""
@@ -74,7 +68,17 @@ def start_process(name: str, args: list[str], log_dir: Path, env: dict[str, str]
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-    return ProcessRecord(name=name, pid=process.pid, executable=args[0], log=str(log_path))
+    stat = _read_stat(process.pid)
+    start_time = int(stat[19]) if stat is not None else 0
+    return ProcessRecord(name=name, pid=process.pid, start_time=start_time, log=str(log_path))
+
+
+def _read_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: state is [0], starttime is [19]."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
 
 
 def wait_until(predicate, timeout: float, what: str, record: ProcessRecord | None = None, interval: float = 0.1):

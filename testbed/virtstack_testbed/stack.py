@@ -21,7 +21,7 @@ def start_stack(run_dir: Path, topology: Topology, apiserver_port: int | None = 
         if simulator:
             start_simulator(plane)
     except BaseException:
-        plane.stop()
+        plane.stop(keep_logs=True)
         raise
     return plane
 

@@ -26,6 +26,7 @@ class HostSpec(BaseModel):
     cpu: str = "32"
     memory: str = "128Gi"
     pods: int = Field(default=110, ge=1)
+    ephemeral_storage: str = Field(default="200Gi", alias="ephemeralStorage")
     extended_resources: dict[str, str] = Field(
         default_factory=dict, alias="extendedResources", description="e.g. nvidia.com/GRID_K240Q: '2'"
     )
@@ -60,7 +61,7 @@ def load_topology(path: Path) -> Topology:
         where = ".".join(str(part) for part in first["loc"])
         raise TestbedError(
             f"topology file {path}: {where}: {first['msg']}",
-            "use only the fields name, zone, labels, cpu, memory, pods, extendedResources under nodes[]",
+            "use only the fields name, zone, labels, cpu, memory, pods, ephemeralStorage, extendedResources under nodes[]",
         ) from None
 
 
@@ -69,13 +70,20 @@ def pod_cidr(index: int) -> str:
     return str(list(POD_CIDR_BASE.subnets(new_prefix=24))[index])
 
 
+def kwok_pod_range(index: int) -> str:
+    """kwok hands out pod IPs from the address it is given upward: start at .1, not the network address."""
+    network = list(POD_CIDR_BASE.subnets(new_prefix=24))[index]
+    return f"{network.network_address + 1}/{network.prefixlen}"
+
+
 def node_ip(index: int) -> str:
     return f"10.240.0.{index + 10}"
 
 
 def node_manifest(host: HostSpec, index: int) -> dict:
     """A Node as a kubelet would register it, with capacity kwok keeps as given."""
-    capacity = {"cpu": host.cpu, "memory": host.memory, "pods": str(host.pods), **host.extended_resources}
+    capacity = {"cpu": host.cpu, "memory": host.memory, "pods": str(host.pods),
+                "ephemeral-storage": host.ephemeral_storage, **host.extended_resources}
     return {
         "apiVersion": "v1",
         "kind": "Node",

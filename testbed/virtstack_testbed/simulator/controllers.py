@@ -28,6 +28,8 @@ VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 PODS = Resource("", "v1", "pods")
 NODES = Resource("", "v1", "nodes")
 HEARTBEAT_ANNOTATION = "kubevirt.io/heartbeat"
+# virt-handler's device plugins advertise these on every host it runs on (--max-devices, default 1000).
+DEVICE_PLUGIN_RESOURCES = {f"devices.kubevirt.io/{name}": "1k" for name in ("kvm", "tun", "vhost-net")}
 
 
 class Simulator:
@@ -156,11 +158,16 @@ class Simulator:
             ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
             if not ready:
                 continue
+            name = node["metadata"]["name"]
             patch = {"metadata": {"labels": {LABEL_SCHEDULABLE: "true"}, "annotations": {HEARTBEAT_ANNOTATION: now()}}}
             try:
-                await self.core.patch_node(node["metadata"]["name"], patch, field_validation=STRICT)
+                allocatable = node["status"].get("allocatable", {})
+                if any(allocatable.get(resource) != count for resource, count in DEVICE_PLUGIN_RESOURCES.items()):
+                    devices = {"status": {"capacity": DEVICE_PLUGIN_RESOURCES, "allocatable": DEVICE_PLUGIN_RESOURCES}}
+                    await self.core.patch_node_status(name, devices, field_validation=STRICT)
+                await self.core.patch_node(name, patch, field_validation=STRICT)
             except ApiException as error:
-                log.warning("heartbeat for node %s failed: %s", node["metadata"]["name"], error.reason)
+                log.warning("heartbeat for node %s failed: %s", name, error.reason)
 
     # --- writes ------------------------------------------------------------------------------
     async def _create(self, namespace: str, plural: str, body: dict) -> None:

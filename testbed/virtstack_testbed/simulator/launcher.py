@@ -7,6 +7,8 @@ kube-scheduler places the VM, and requests what the VM will use on the host.
 
 from __future__ import annotations
 
+import math
+
 from .quantity import format_bytes, parse_cpu_millis, parse_quantity
 
 LAUNCHER_IMAGE = "quay.io/kubevirt/virt-launcher:v1.8.0"
@@ -28,7 +30,7 @@ def vcpus(domain: dict) -> int:
     topology = cpu.get("cores", 1) * cpu.get("sockets", 1) * cpu.get("threads", 1)
     requested = (domain.get("resources") or {}).get("requests", {}).get("cpu")
     if not cpu and requested is not None:
-        return max(1, -(-parse_cpu_millis(requested) // 1000))
+        return max(1, math.ceil(parse_cpu_millis(requested) / 1000))
     return topology
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
@@ -22,11 +23,11 @@ def parse_decimal(value: str | int) -> Decimal:
 
 def parse_quantity(value: str | int) -> int:
     """Bytes (or units), rounded up as the API server does."""
-    return int(-(-parse_decimal(value) // 1))
+    return math.ceil(parse_decimal(value))
 
 
 def parse_cpu_millis(value: str | int) -> int:
-    return int(-(-parse_decimal(value) * 1000 // 1))
+    return math.ceil(parse_decimal(value) * 1000)
 
 
 def format_bytes(value: int) -> str:

@@ -1,0 +1,172 @@
+"""The simulator's pure decisions, against KubeVirt's documented behaviour (kubevirt-behaviour.md)."""
+
+from __future__ import annotations
+
+import pytest
+from virtstack_testbed.simulator.launcher import launcher_pod, launcher_resources
+from virtstack_testbed.simulator.quantity import format_bytes, parse_cpu_millis, parse_quantity
+from virtstack_testbed.simulator.vm import Action, printable_status, vm_status, vmi_action, vmi_from_vm
+from virtstack_testbed.simulator.vmi import FOREGROUND_FINALIZER, plan_vmi
+
+
+def vm(strategy: str, deleting: bool = False, start_request: bool = False, status_strategy: str | None = None) -> dict:
+    meta = {"name": "v", "namespace": "ns", "uid": "vm-uid", "generation": 3}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    status: dict = {}
+    if start_request:
+        status["stateChangeRequests"] = [{"action": "Start"}]
+    if status_strategy:
+        status["runStrategy"] = status_strategy
+    return {"metadata": meta, "spec": {"runStrategy": strategy, "template": {
+        "metadata": {"labels": {"a": "b"}}, "spec": {"domain": {"memory": {"guest": "1Gi"}}}}}, "status": status}
+
+
+def vmi(phase: str | None, deleting: bool = False) -> dict:
+    meta = {"name": "v", "namespace": "ns", "uid": "vmi-uid", "resourceVersion": "1", "creationTimestamp": "t"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta, "spec": {"domain": {"memory": {"guest": "1Gi"}}},
+            "status": {"phase": phase} if phase else {}}
+
+
+@pytest.mark.parametrize(("strategy", "phase", "expected"), [
+    # Always: create when missing, delete a final VMI (to recreate it), leave a live one
+    ("Always", None, Action.CREATE_VMI),
+    ("Always", "Running", Action.NONE),
+    ("Always", "Succeeded", Action.DELETE_VMI),
+    ("Always", "Failed", Action.DELETE_VMI),
+    # Halted: never a VMI
+    ("Halted", None, Action.NONE),
+    ("Halted", "Running", Action.DELETE_VMI),
+    # Once: create when missing, keep final VMIs
+    ("Once", None, Action.CREATE_VMI),
+    ("Once", "Succeeded", Action.NONE),
+    ("Once", "Failed", Action.NONE),
+    # Manual: nothing without a Start request, final VMIs kept
+    ("Manual", None, Action.NONE),
+    ("Manual", "Failed", Action.NONE),
+    # RerunOnFailure: final VMIs deleted; a new one only on a start request or strategy change
+    ("RerunOnFailure", "Succeeded", Action.DELETE_VMI),
+    ("RerunOnFailure", "Failed", Action.DELETE_VMI),
+])
+def test_run_strategy_table(strategy: str, phase: str | None, expected: Action) -> None:
+    instance = None if phase is None else vmi(phase)
+    assert vmi_action(vm(strategy, status_strategy=strategy), instance) is expected
+
+
+def test_manual_starts_on_a_start_request() -> None:
+    assert vmi_action(vm("Manual", start_request=True), None) is Action.CREATE_VMI
+
+
+def test_rerun_on_failure_starts_when_the_strategy_just_changed() -> None:
+    assert vmi_action(vm("RerunOnFailure", status_strategy="Halted"), None) is Action.CREATE_VMI
+    assert vmi_action(vm("RerunOnFailure", status_strategy="RerunOnFailure"), None) is Action.NONE
+
+
+def test_deleting_vm_deletes_its_vmi_and_a_deleting_vmi_is_left_alone() -> None:
+    assert vmi_action(vm("Always", deleting=True), vmi("Running")) is Action.DELETE_VMI
+    assert vmi_action(vm("Always"), vmi("Running", deleting=True)) is Action.NONE
+
+
+def test_vmi_from_vm_carries_name_labels_owner_and_finalizer() -> None:
+    created = vmi_from_vm(vm("Always"))
+    assert created["metadata"]["name"] == "v"
+    assert created["metadata"]["labels"] == {"a": "b"}
+    assert created["metadata"]["ownerReferences"][0]["uid"] == "vm-uid"
+    assert created["metadata"]["annotations"]["kubevirt.io/vm-generation"] == "3"
+
+
+@pytest.mark.parametrize(("vm_deleting", "vmi_obj", "expected"), [
+    (True, vmi("Running"), "Terminating"),
+    (False, vmi("Running", deleting=True), "Stopping"),
+    (False, vmi("Running"), "Running"),
+    (False, vmi("Scheduling"), "Starting"),
+    (False, None, "Starting"),  # Always with no VMI yet: creation expected
+    (False, vmi("Succeeded"), "Stopped"),
+])
+def test_printable_status_precedence(vm_deleting: bool, vmi_obj: dict | None, expected: str) -> None:
+    assert printable_status(vm("Always", deleting=vm_deleting), vmi_obj) == expected
+
+
+def test_printable_status_unschedulable() -> None:
+    pending = vmi("Scheduling")
+    pending["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+    assert printable_status(vm("Always"), pending) == "ErrorUnschedulable"
+
+
+def test_vm_status_without_vmi_reports_vmi_not_exists() -> None:
+    status = vm_status(vm("Halted"), None)
+    assert status["printableStatus"] == "Stopped"
+    assert status["conditions"][0]["reason"] == "VMINotExists"
+    assert "ready" not in status and "created" not in status
+
+
+def pod(node: str | None, phase: str = "Pending", ready: bool = False, ip: str | None = None) -> dict:
+    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    return {"metadata": {"name": "virt-launcher-v-abcde", "uid": "pod-uid", "creationTimestamp": "t"},
+            "spec": {"nodeName": node} if node else {},
+            "status": {"phase": phase, "conditions": conditions, **({"podIP": ip} if ip else {})}}
+
+
+def test_vmi_phases_follow_the_launcher_pod() -> None:
+    new = plan_vmi(vmi(None), [])
+    assert new.status["phase"] == "Pending" and new.finalizers == [FOREGROUND_FINALIZER]
+    assert plan_vmi(vmi("Pending"), []).create_pod
+    assert plan_vmi(vmi("Pending"), [pod(None)]).status["phase"] == "Scheduling"
+    assert plan_vmi(vmi("Scheduling"), [pod(None)]).status is None or \
+        plan_vmi(vmi("Scheduling"), [pod(None)]).status["phase"] == "Scheduling"
+    scheduled = plan_vmi(vmi("Scheduling"), [pod("host-a", "Running", True, "10.244.0.5")])
+    assert scheduled.status["phase"] == "Scheduled" and scheduled.status["nodeName"] == "host-a"
+    assert scheduled.labels == {"kubevirt.io/nodeName": "host-a"}
+    running_vmi = vmi("Scheduled")
+    running_vmi["status"]["nodeName"] = "host-a"
+    running = plan_vmi(running_vmi, [pod("host-a", "Running", True, "10.244.0.5")]).status
+    assert running["phase"] == "Running"
+    assert running["interfaces"][0]["ipAddress"] == "10.244.0.5"
+    assert {c["type"]: c["status"] for c in running["conditions"]}["Ready"] == "True"
+
+
+def test_running_vmi_whose_pod_vanished_fails() -> None:
+    running = vmi("Running")
+    running["status"]["nodeName"] = "host-a"
+    assert plan_vmi(running, []).status["phase"] == "Failed"
+
+
+def test_deleting_vmi_deletes_its_pod_then_ends_succeeded_and_drops_its_finalizer() -> None:
+    deleting = vmi("Running", deleting=True)
+    deleting["metadata"]["finalizers"] = [FOREGROUND_FINALIZER]
+    assert plan_vmi(deleting, [pod("host-a", "Running", True)]).delete_pods == ["virt-launcher-v-abcde"]
+    done = plan_vmi(deleting, [])
+    assert done.status["phase"] == "Succeeded" and done.finalizers == []
+
+
+def test_launcher_resources_as_kubevirt_renders_them() -> None:
+    domain = {"cpu": {"sockets": 4}, "memory": {"guest": "2Gi"},
+              "devices": {"gpus": [{"name": "g", "deviceName": "nvidia.com/GRID_K240Q"}]}}
+    resources = launcher_resources(domain)
+    assert resources["requests"]["cpu"] == "400m"  # vCPUs / cpuAllocationRatio 10
+    assert parse_quantity(resources["requests"]["memory"]) > parse_quantity("2Gi")
+    assert resources["requests"]["nvidia.com/GRID_K240Q"] == resources["limits"]["nvidia.com/GRID_K240Q"] == "1"
+
+
+def test_launcher_pod_carries_scheduling_constraints() -> None:
+    instance = vmi("Pending")
+    instance["spec"].update({"nodeSelector": {"zone": "a"}, "schedulerName": "virtstack-pack",
+                             "affinity": {"podAntiAffinity": {}}})
+    launcher = launcher_pod(instance)
+    assert launcher["metadata"]["generateName"] == "virt-launcher-v-"
+    assert launcher["metadata"]["labels"]["kubevirt.io/created-by"] == "vmi-uid"
+    assert launcher["spec"]["nodeSelector"] == {"zone": "a", "kubevirt.io/schedulable": "true"}
+    assert launcher["spec"]["schedulerName"] == "virtstack-pack"
+    assert launcher["spec"]["affinity"] == {"podAntiAffinity": {}}
+
+
+@pytest.mark.parametrize(("text", "value"), [("1Gi", 2**30), ("512Mi", 2**29), ("1G", 10**9), ("100m", 1)])
+def test_parse_quantity_rounds_up(text: str, value: int) -> None:
+    assert parse_quantity(text) == value
+
+
+def test_cpu_and_format() -> None:
+    assert parse_cpu_millis("1.5") == 1500 and parse_cpu_millis("250m") == 250
+    assert format_bytes(2**30 + 2**29) == "1536Mi"

@@ -1,0 +1,68 @@
+"""What an end-to-end test holds: a cluster reached through kubectl, and our local plane when we started it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from virtstack_testbed.plane import Plane
+
+
+@dataclass
+class Cluster:
+    kubeconfig: str
+    kubectl_path: str
+    plane: Plane | None  # None against an existing cluster: no fault injection there
+
+    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([self.kubectl_path, f"--kubeconfig={self.kubeconfig}", *args],
+                                input=input_text, capture_output=True, text=True, check=False, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def apply(self, *manifests: dict, namespace: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Server-side apply with strict field validation, as a user's GitOps tool would."""
+        args = ["apply", "--server-side", "--field-manager=e2e", "--validate=strict", "-f", "-"]
+        if namespace:
+            args += ["-n", namespace]
+        return self.kubectl(*args, input_text=yaml.safe_dump_all(manifests), check=check)
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
+        args = ["get", resource, name, "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        result = self.kubectl(*args, check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        return json.loads(result.stdout)
+
+    def list(self, resource: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
+        args = ["get", resource, "-o", "json"]
+        args += ["-n", namespace] if namespace else ["-A"]
+        if selector:
+            args += ["-l", selector]
+        return json.loads(self.kubectl(*args).stdout)["items"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Poll against a deadline; the failure says what was awaited and what was last seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+
+def condition(obj: dict | None, kind: str) -> dict | None:
+    return next((c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == kind), None)

@@ -1,0 +1,98 @@
+"""Session fixtures: a control plane (ours, or VIRTSTACK_E2E_KUBECONFIG's), our CRDs, the operator as a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from virtstack.api.crd import all_crds
+from virtstack_testbed.cli import default_topology
+from virtstack_testbed.processes import free_port, log_tail
+from virtstack_testbed.stack import start_stack
+from virtstack_testbed.topology import load_topology
+
+from .cluster import Cluster, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+EXISTING_CLUSTER = os.environ.get("VIRTSTACK_E2E_KUBECONFIG")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+            if EXISTING_CLUSTER and item.get_closest_marker("simulator"):
+                item.add_marker(pytest.mark.skip(reason="needs the local testbed's fault injection"))
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    if EXISTING_CLUSTER:
+        kubectl = shutil.which("kubectl")
+        assert kubectl, "VIRTSTACK_E2E_KUBECONFIG needs kubectl on PATH"
+        yield Cluster(kubeconfig=EXISTING_CLUSTER, kubectl_path=kubectl, plane=None)
+        return
+    run_dir = Path(tempfile.mkdtemp(prefix="virtstack-e2e-"))
+    plane = start_stack(run_dir / "plane", load_topology(default_topology()))
+    try:
+        yield Cluster(kubeconfig=plane.kubeconfig, kubectl_path=plane.binaries["kubectl"], plane=plane)
+    finally:
+        plane.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def virtstack_crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--field-manager=virtstack-e2e", "--validate=strict",
+                    "-f", str(REPO / "crds"))
+    names = [f"crd/{crd['metadata']['name']}" for crd in all_crds()]
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, virtstack_crds: None):
+    """The operator as a real process with its own event loop, as it runs in production."""
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="virtstack-operator-")) / "operator.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz"],
+            env={**os.environ, "KUBECONFIG": cluster.kubeconfig}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: process.poll() is not None or _healthy(port), 60, "the operator's liveness endpoint")
+        assert process.poll() is None, f"operator exited: {log_tail(str(log_path), 20)}"
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.returncode not in (0, -15):
+            print(f"operator log: {log_path}")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def namespace(cluster: Cluster):
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

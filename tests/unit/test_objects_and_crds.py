@@ -1,0 +1,82 @@
+"""Write-avoidance helpers, the work queue, and the CRDs generated from the models."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import yaml
+from virtstack.api.crd import all_crds
+from virtstack.cli import render_crd
+from virtstack.objects import is_subset, merge_patch
+from virtstack.workqueue import WorkQueue
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_is_subset_ignores_fields_others_add() -> None:
+    desired = {"spec": {"a": 1, "list": [{"name": "x"}]}}
+    assert is_subset(desired, {"spec": {"a": 1, "b": 2, "list": [{"name": "x", "default": True}]}, "status": {}})
+    assert not is_subset(desired, {"spec": {"a": 2, "list": [{"name": "x"}]}})
+    assert not is_subset(desired, {"spec": {"a": 1, "list": [{"name": "x"}, {"name": "y"}]}})
+    assert not is_subset(desired, None)
+
+
+def test_merge_patch_sets_changes_and_nulls_removed_keys() -> None:
+    current = {"state": "Running", "host": "h1", "nested": {"a": 1, "b": 2}}
+    desired = {"state": "Stopped", "nested": {"a": 1}}
+    assert merge_patch(current, desired) == {"state": "Stopped", "host": None, "nested": {"b": None}}
+    assert merge_patch(desired, desired) == {}
+    assert merge_patch({"kopf": {"x": 1}}, {}, keep=("kopf",)) == {}
+
+
+def test_work_queue_serialises_a_key_and_retries_failures() -> None:
+    seen: list[str] = []
+    attempts = {"flaky": 0}
+
+    async def sync(key: str) -> None:
+        seen.append(key)
+        if key == "flaky":
+            attempts["flaky"] += 1
+            if attempts["flaky"] < 3:
+                raise RuntimeError("transient")
+
+    async def scenario() -> None:
+        queue = WorkQueue("test", sync, workers=2)
+        runner = asyncio.create_task(queue.run())
+        for key in ("a", "a", "a", "flaky"):
+            queue.add(key)
+        for _ in range(200):
+            if attempts["flaky"] >= 3:
+                break
+            await asyncio.sleep(0.01)
+        runner.cancel()
+
+    asyncio.run(scenario())
+    assert seen.count("a") == 1, "duplicates of a queued key collapse into one run"
+    assert attempts["flaky"] == 3, "a failing key is retried until it succeeds"
+
+
+def test_crds_are_structural_with_status_subresource_and_category() -> None:
+    for crd in all_crds():
+        version = crd["spec"]["versions"][0]
+        assert version["subresources"] == {"status": {}}
+        assert "virtstack" in crd["spec"]["names"]["categories"]
+        _assert_structural(version["schema"]["openAPIV3Schema"], crd["metadata"]["name"])
+
+
+def test_committed_crds_equal_the_generated_ones() -> None:
+    for crd in all_crds():
+        path = REPO / "crds" / f"{crd['metadata']['name']}.yaml"
+        assert path.exists(), f"{path} missing: run `virtstack crds`"
+        assert path.read_text() == render_crd(crd), f"{path} drifted from the models: run `virtstack crds`"
+        assert yaml.safe_load(path.read_text()) == crd
+
+
+def _assert_structural(node: dict, where: str) -> None:
+    assert "type" in node or node.get("x-kubernetes-int-or-string") or node.get(
+        "x-kubernetes-preserve-unknown-fields"), f"{where} has no type"
+    for name, child in node.get("properties", {}).items():
+        _assert_structural(child, f"{where}.{name}")
+    if "items" in node:
+        _assert_structural(node["items"], f"{where}[]")
