@@ -78,11 +78,16 @@ def test_build_failure_names_the_component_and_log(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not all(p.exists() for p in expected_binaries().all()), reason="needs the built binaries")
 def test_failure_after_start_stops_every_process_it_started(tmp_path: Path) -> None:
-    # Passes the topology model but the API server refuses the Node: etcd, kube-apiserver and the
-    # controllers are already running when it fails.
-    topology = write_topology(tmp_path / "t.yaml", [{"name": "h1", "extendedResources": {"bad name/x": "1"}}])
+    # Passes the topology model but the API server refuses the Node's quantity: etcd, kube-apiserver
+    # and the controllers are already running when it fails.
+    topology = write_topology(tmp_path / "t.yaml", [{"name": "h1", "cpu": "lots"}])
     run_dir = tmp_path / "run"
-    line = one_line_error(run_testbed("--run-dir", str(run_dir), "up", "--no-simulator", "--topology", str(topology)))
-    assert "kubectl apply failed" in line
+    try:
+        result = run_testbed("--run-dir", str(run_dir), "up", "--no-simulator", "--topology", str(topology))
+        line = one_line_error(result)
+    finally:
+        if (run_dir / "state.json").exists():
+            run_testbed("--run-dir", str(run_dir), "down")
+    assert "refused the topology's nodes" in line and "quantities must match" in line
     assert processes_mentioning(str(run_dir)) == []
     assert [entry.name for entry in run_dir.iterdir()] == ["logs"], "only the logs stay, for the error to point at"

@@ -125,7 +125,8 @@ class Plane:
             input=input_text, capture_output=True, text=True, check=False,
         )
         if check and result.returncode != 0:
-            raise TestbedError(f"kubectl {' '.join(args[:2])} failed: {result.stderr.strip()[:500]}", "see the message")
+            raise TestbedError(f"kubectl {' '.join(args[:2])} failed: {' '.join(result.stderr.split())[:500]}",
+                              "the API server's message above names the field to correct")
         return result
 
     def apply(self, manifests: list[dict]) -> None:
@@ -270,7 +271,11 @@ def scheduler_configuration(kubeconfig: str) -> dict:
 
 
 def _create_nodes(plane: Plane, topology: Topology) -> None:
-    plane.apply([node_manifest(host, index) for index, host in enumerate(topology.nodes)])
+    try:
+        plane.apply([node_manifest(host, index) for index, host in enumerate(topology.nodes)])
+    except TestbedError as error:
+        raise TestbedError(f"the API server refused the topology's nodes: {error.cause}",
+                           "correct the node values in the topology file (quantities look like 16, 500m, 64Gi)") from None
     for index, host in enumerate(topology.nodes):
         plane._start_kwok(host.name, index)
     names = [host.name for host in topology.nodes]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import yaml
+
 from .cluster import Cluster
 
 
@@ -35,9 +37,13 @@ def test_misspelled_kubevirt_field_is_rejected(cluster: Cluster, namespace: str)
     manifest = copy.deepcopy(kubevirt_vm("typo"))
     devices = manifest["spec"]["template"]["spec"]["domain"]["devices"]
     devices["disk"] = devices.pop("disks")  # the classic typo: disk for disks
-    result = cluster.apply(manifest, namespace=namespace, check=False)
-    assert result.returncode != 0
-    assert 'unknown field "spec.template.spec.domain.devices.disk"' in result.stderr
+    created = cluster.kubectl("create", "--validate=strict", "-n", namespace, "-f", "-",
+                              input_text=yaml.safe_dump(manifest), check=False)
+    assert created.returncode != 0
+    assert 'unknown field "spec.template.spec.domain.devices.disk"' in created.stderr
+    applied = cluster.apply(manifest, namespace=namespace, check=False)
+    assert applied.returncode != 0
+    assert ".spec.template.spec.domain.devices.disk: field not declared in schema" in applied.stderr
     assert cluster.get("virtualmachines.kubevirt.io", "typo", namespace) is None
 
 
