@@ -10,18 +10,28 @@ import yaml
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="virtstack", description="CloudStack's VM cloud on KubeVirt, as a Kubernetes operator.")
+    parser = argparse.ArgumentParser(
+        prog="virtstack", description="CloudStack's VM cloud on KubeVirt, as a Kubernetes operator."
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the operator against the current KUBECONFIG (or in-cluster config)")
-    run.add_argument("--namespace", "-n", action="append", default=[],
-                     help="watch only this namespace (repeatable); default: all namespaces")
-    run.add_argument("--liveness", default=None, metavar="URL",
-                     help="serve liveness probes, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    run.add_argument(
+        "--liveness", default=None, metavar="URL", help="serve liveness probes, e.g. http://0.0.0.0:8080/healthz"
+    )
     run.set_defaults(handler=_run)
 
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
-    crds.add_argument("--output-dir", type=Path, default=Path("crds"), help="directory for the YAML files (default: crds)")
+    crds.add_argument(
+        "--output-dir", type=Path, default=Path("crds"), help="directory for the YAML files (default: crds)"
+    )
     crds.set_defaults(handler=_crds)
 
     args = parser.parse_args(argv)

@@ -30,16 +30,30 @@ class Kube:
         group, version = _split(obj["apiVersion"])
         meta = obj["metadata"]
         return await self.custom.patch_namespaced_custom_object(
-            group, version, meta["namespace"], plural, meta["name"], obj,
-            field_manager=FIELD_MANAGER, force=True, field_validation=STRICT, _content_type=APPLY_PATCH,
+            group,
+            version,
+            meta["namespace"],
+            plural,
+            meta["name"],
+            obj,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            field_validation=STRICT,
+            _content_type=APPLY_PATCH,
         )
 
     async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> None:
         group, version = _split(api_version)
         try:
             await self.custom.patch_namespaced_custom_object_status(
-                group, version, namespace, plural, name, {"status": status},
-                field_validation=STRICT, _content_type=MERGE_PATCH,
+                group,
+                version,
+                namespace,
+                plural,
+                name,
+                {"status": status},
+                field_validation=STRICT,
+                _content_type=MERGE_PATCH,
             )
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to report on

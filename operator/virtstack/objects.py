@@ -10,8 +10,11 @@ def is_subset(desired: Any, actual: Any) -> bool:
     if isinstance(desired, dict):
         return isinstance(actual, dict) and all(is_subset(value, actual.get(key)) for key, value in desired.items())
     if isinstance(desired, list):
-        return (isinstance(actual, list) and len(desired) == len(actual)
-                and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True)))
+        return (
+            isinstance(actual, list)
+            and len(desired) == len(actual)
+            and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True))
+        )
     return desired == actual
 
 

@@ -59,7 +59,7 @@ async def _resync(controller: VirtualMachineController) -> None:
     """Requeue everything now and then: repairs anything a lost event left behind."""
     while True:
         await asyncio.sleep(RESYNC_SECONDS * random.uniform(0.9, 1.1))
-        for key in controller.keys():
+        for key in controller.all_keys():
             controller.queue.add(key)
 
 

@@ -18,38 +18,50 @@ def vm(strategy: str, deleting: bool = False, start_request: bool = False, statu
         status["stateChangeRequests"] = [{"action": "Start"}]
     if status_strategy:
         status["runStrategy"] = status_strategy
-    return {"metadata": meta, "spec": {"runStrategy": strategy, "template": {
-        "metadata": {"labels": {"a": "b"}}, "spec": {"domain": {"memory": {"guest": "1Gi"}}}}}, "status": status}
+    return {
+        "metadata": meta,
+        "spec": {
+            "runStrategy": strategy,
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"domain": {"memory": {"guest": "1Gi"}}}},
+        },
+        "status": status,
+    }
 
 
 def vmi(phase: str | None, deleting: bool = False) -> dict:
     meta = {"name": "v", "namespace": "ns", "uid": "vmi-uid", "resourceVersion": "1", "creationTimestamp": "t"}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"metadata": meta, "spec": {"domain": {"memory": {"guest": "1Gi"}}},
-            "status": {"phase": phase} if phase else {}}
+    return {
+        "metadata": meta,
+        "spec": {"domain": {"memory": {"guest": "1Gi"}}},
+        "status": {"phase": phase} if phase else {},
+    }
 
 
-@pytest.mark.parametrize(("strategy", "phase", "expected"), [
-    # Always: create when missing, delete a final VMI (to recreate it), leave a live one
-    ("Always", None, Action.CREATE_VMI),
-    ("Always", "Running", Action.NONE),
-    ("Always", "Succeeded", Action.DELETE_VMI),
-    ("Always", "Failed", Action.DELETE_VMI),
-    # Halted: never a VMI
-    ("Halted", None, Action.NONE),
-    ("Halted", "Running", Action.DELETE_VMI),
-    # Once: create when missing, keep final VMIs
-    ("Once", None, Action.CREATE_VMI),
-    ("Once", "Succeeded", Action.NONE),
-    ("Once", "Failed", Action.NONE),
-    # Manual: nothing without a Start request, final VMIs kept
-    ("Manual", None, Action.NONE),
-    ("Manual", "Failed", Action.NONE),
-    # RerunOnFailure: final VMIs deleted; a new one only on a start request or strategy change
-    ("RerunOnFailure", "Succeeded", Action.DELETE_VMI),
-    ("RerunOnFailure", "Failed", Action.DELETE_VMI),
-])
+@pytest.mark.parametrize(
+    ("strategy", "phase", "expected"),
+    [
+        # Always: create when missing, delete a final VMI (to recreate it), leave a live one
+        ("Always", None, Action.CREATE_VMI),
+        ("Always", "Running", Action.NONE),
+        ("Always", "Succeeded", Action.DELETE_VMI),
+        ("Always", "Failed", Action.DELETE_VMI),
+        # Halted: never a VMI
+        ("Halted", None, Action.NONE),
+        ("Halted", "Running", Action.DELETE_VMI),
+        # Once: create when missing, keep final VMIs
+        ("Once", None, Action.CREATE_VMI),
+        ("Once", "Succeeded", Action.NONE),
+        ("Once", "Failed", Action.NONE),
+        # Manual: nothing without a Start request, final VMIs kept
+        ("Manual", None, Action.NONE),
+        ("Manual", "Failed", Action.NONE),
+        # RerunOnFailure: final VMIs deleted; a new one only on a start request or strategy change
+        ("RerunOnFailure", "Succeeded", Action.DELETE_VMI),
+        ("RerunOnFailure", "Failed", Action.DELETE_VMI),
+    ],
+)
 def test_run_strategy_table(strategy: str, phase: str | None, expected: Action) -> None:
     instance = None if phase is None else vmi(phase)
     assert vmi_action(vm(strategy, status_strategy=strategy), instance) is expected
@@ -77,14 +89,17 @@ def test_vmi_from_vm_carries_name_labels_owner_and_finalizer() -> None:
     assert created["metadata"]["annotations"]["kubevirt.io/vm-generation"] == "3"
 
 
-@pytest.mark.parametrize(("vm_deleting", "vmi_obj", "expected"), [
-    (True, vmi("Running"), "Terminating"),
-    (False, vmi("Running", deleting=True), "Stopping"),
-    (False, vmi("Running"), "Running"),
-    (False, vmi("Scheduling"), "Starting"),
-    (False, None, "Starting"),  # Always with no VMI yet: creation expected
-    (False, vmi("Succeeded"), "Stopped"),
-])
+@pytest.mark.parametrize(
+    ("vm_deleting", "vmi_obj", "expected"),
+    [
+        (True, vmi("Running"), "Terminating"),
+        (False, vmi("Running", deleting=True), "Stopping"),
+        (False, vmi("Running"), "Running"),
+        (False, vmi("Scheduling"), "Starting"),
+        (False, None, "Starting"),  # Always with no VMI yet: creation expected
+        (False, vmi("Succeeded"), "Stopped"),
+    ],
+)
 def test_printable_status_precedence(vm_deleting: bool, vmi_obj: dict | None, expected: str) -> None:
     assert printable_status(vm("Always", deleting=vm_deleting), vmi_obj) == expected
 
@@ -104,9 +119,11 @@ def test_vm_status_without_vmi_reports_vmi_not_exists() -> None:
 
 def pod(node: str | None, phase: str = "Pending", ready: bool = False, ip: str | None = None) -> dict:
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
-    return {"metadata": {"name": "virt-launcher-v-abcde", "uid": "pod-uid", "creationTimestamp": "t"},
-            "spec": {"nodeName": node} if node else {},
-            "status": {"phase": phase, "conditions": conditions, **({"podIP": ip} if ip else {})}}
+    return {
+        "metadata": {"name": "virt-launcher-v-abcde", "uid": "pod-uid", "creationTimestamp": "t"},
+        "spec": {"nodeName": node} if node else {},
+        "status": {"phase": phase, "conditions": conditions, **({"podIP": ip} if ip else {})},
+    }
 
 
 def test_vmi_phases_follow_the_launcher_pod() -> None:
@@ -114,8 +131,10 @@ def test_vmi_phases_follow_the_launcher_pod() -> None:
     assert new.status["phase"] == "Pending" and new.finalizers == [FOREGROUND_FINALIZER]
     assert plan_vmi(vmi("Pending"), []).create_pod
     assert plan_vmi(vmi("Pending"), [pod(None)]).status["phase"] == "Scheduling"
-    assert plan_vmi(vmi("Scheduling"), [pod(None)]).status is None or \
-        plan_vmi(vmi("Scheduling"), [pod(None)]).status["phase"] == "Scheduling"
+    assert (
+        plan_vmi(vmi("Scheduling"), [pod(None)]).status is None
+        or plan_vmi(vmi("Scheduling"), [pod(None)]).status["phase"] == "Scheduling"
+    )
     scheduled = plan_vmi(vmi("Scheduling"), [pod("host-a", "Running", True, "10.244.0.5")])
     assert scheduled.status["phase"] == "Scheduled" and scheduled.status["nodeName"] == "host-a"
     assert scheduled.labels == {"kubevirt.io/nodeName": "host-a"}
@@ -142,8 +161,11 @@ def test_deleting_vmi_deletes_its_pod_then_ends_succeeded_and_drops_its_finalize
 
 
 def test_launcher_resources_as_kubevirt_renders_them() -> None:
-    domain = {"cpu": {"sockets": 4}, "memory": {"guest": "2Gi"},
-              "devices": {"gpus": [{"name": "g", "deviceName": "nvidia.com/GRID_K240Q"}]}}
+    domain = {
+        "cpu": {"sockets": 4},
+        "memory": {"guest": "2Gi"},
+        "devices": {"gpus": [{"name": "g", "deviceName": "nvidia.com/GRID_K240Q"}]},
+    }
     resources = launcher_resources(domain)
     assert resources["requests"]["cpu"] == "400m"  # vCPUs / cpuAllocationRatio 10
     assert parse_quantity(resources["requests"]["memory"]) > parse_quantity("2Gi")
@@ -152,8 +174,9 @@ def test_launcher_resources_as_kubevirt_renders_them() -> None:
 
 def test_launcher_pod_carries_scheduling_constraints() -> None:
     instance = vmi("Pending")
-    instance["spec"].update({"nodeSelector": {"zone": "a"}, "schedulerName": "virtstack-pack",
-                             "affinity": {"podAntiAffinity": {}}})
+    instance["spec"].update(
+        {"nodeSelector": {"zone": "a"}, "schedulerName": "virtstack-pack", "affinity": {"podAntiAffinity": {}}}
+    )
     launcher = launcher_pod(instance)
     assert launcher["metadata"]["generateName"] == "virt-launcher-v-"
     assert launcher["metadata"]["labels"]["kubevirt.io/created-by"] == "vmi-uid"

@@ -154,13 +154,26 @@ class _GoBuilder:
         stamps = []
         for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
             minor = KUBERNETES_VERSION.split(".")[1]
-            stamps += [f"-X {package}.gitVersion={KUBERNETES_VERSION}", f"-X {package}.gitMajor=1", f"-X {package}.gitMinor={minor}"]
+            stamps += [
+                f"-X {package}.gitVersion={KUBERNETES_VERSION}",
+                f"-X {package}.gitMajor=1",
+                f"-X {package}.gitMinor={minor}",
+            ]
         ldflags = " ".join(["-s", "-w", *stamps])
         for cmd in KUBE_COMMANDS:
             self.log(f"  go build {cmd}")
             target = out_dir / cmd
             self.run(
-                [self.go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{target}.tmp", f"k8s.io/kubernetes/cmd/{cmd}"],
+                [
+                    self.go,
+                    "build",
+                    "-trimpath",
+                    "-ldflags",
+                    ldflags,
+                    "-o",
+                    f"{target}.tmp",
+                    f"k8s.io/kubernetes/cmd/{cmd}",
+                ],
                 work,
                 "kubernetes",
             )
@@ -174,7 +187,11 @@ class _GoBuilder:
         self.run([self.go, "get", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], work, "etcd")
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / "etcd"
-        self.run([self.go, "build", "-trimpath", "-ldflags", "-s -w", "-o", f"{target}.tmp", "go.etcd.io/etcd/server/v3"], work, "etcd")
+        self.run(
+            [self.go, "build", "-trimpath", "-ldflags", "-s -w", "-o", f"{target}.tmp", "go.etcd.io/etcd/server/v3"],
+            work,
+            "etcd",
+        )
         os.replace(f"{target}.tmp", target)
         self.log(f"built etcd in {time.monotonic() - started:.0f} s")
 
@@ -182,5 +199,7 @@ class _GoBuilder:
         started = time.monotonic()
         self.log(f"building {package}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.run([self.go, "install", "-trimpath", "-ldflags", "-s -w", package], out_dir, what, {"GOBIN": str(out_dir)})
+        self.run(
+            [self.go, "install", "-trimpath", "-ldflags", "-s -w", package], out_dir, what, {"GOBIN": str(out_dir)}
+        )
         self.log(f"built {what} in {time.monotonic() - started:.0f} s")

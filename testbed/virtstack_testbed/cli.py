@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .binaries import ensure_binaries
 from .cache import cache_root
+from .demo import run_demo
 from .errors import TestbedError
 from .plane import Plane, node_ready, nodes_status
 from .stack import start_stack
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="testbed", description=__doc__)
-    parser.add_argument("--run-dir", type=Path, default=default_run_dir(), help="where state, logs and the kubeconfig live")
+    parser.add_argument(
+        "--run-dir", type=Path, default=default_run_dir(), help="where state, logs and the kubeconfig live"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="build or reuse the control-plane binaries")
@@ -65,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     recover.add_argument("node")
     recover.set_defaults(handler=lambda a: Plane.load(a.run_dir).recover_node(a.node))
 
+    demo = commands.add_parser("demo", help="up, then run the operator and apply examples/ until the VMs run")
+    demo.add_argument("--repo", type=Path, default=Path.cwd(), help="the virtstack checkout (default: here)")
+    demo.add_argument("--topology", type=Path, default=None, help="YAML file of fake hosts (default: 3 hosts)")
+    demo.set_defaults(handler=_demo)
+
     kubectl = commands.add_parser("kubectl", help="kubectl against the testbed", add_help=False)
     kubectl.add_argument("kubectl_args", nargs=argparse.REMAINDER)
     kubectl.set_defaults(handler=_kubectl)
@@ -83,6 +91,10 @@ def _up(args) -> None:
     topology = load_topology(args.topology or default_topology())
     plane = start_stack(args.run_dir, topology, apiserver_port=args.port, simulator=not args.no_simulator)
     print(f"export KUBECONFIG={plane.kubeconfig}")
+
+
+def _demo(args) -> None:
+    run_demo(args.run_dir, load_topology(args.topology or default_topology()), args.repo)
 
 
 def _down(args) -> None:
@@ -110,8 +122,10 @@ def _kubectl(args) -> int:
 def _env(args) -> None:
     plane = Plane.load(args.run_dir)
     print(f"export KUBECONFIG={plane.kubeconfig}")
-    print(f"export PATH={Path(plane.binaries['kubectl']).parent}{os.pathsep}{Path(plane.binaries['helm']).parent}"
-          f"{os.pathsep}$PATH")
+    print(
+        f"export PATH={Path(plane.binaries['kubectl']).parent}{os.pathsep}{Path(plane.binaries['helm']).parent}"
+        f"{os.pathsep}$PATH"
+    )
 
 
 if __name__ == "__main__":

@@ -32,18 +32,52 @@ def create_pki(directory: Path) -> Pki:
     if openssl is None:
         raise TestbedError("openssl is not installed", "apt-get install openssl")
     directory.mkdir(parents=True, exist_ok=True)
-    pki = Pki(*(directory / name for name in (
-        "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub",
-    )))
+    pki = Pki(
+        *(
+            directory / name
+            for name in (
+                "ca.crt",
+                "ca.key",
+                "apiserver.crt",
+                "apiserver.key",
+                "admin.crt",
+                "admin.key",
+                "sa.key",
+                "sa.pub",
+            )
+        )
+    )
 
     def run(*args: str) -> None:
         result = subprocess.run([openssl, *args], cwd=directory, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise TestbedError(f"openssl {args[0]} failed: {result.stderr.strip()[:300]}", "check the openssl installation")
+            raise TestbedError(
+                f"openssl {args[0]} failed: {result.stderr.strip()[:300]}", "check the openssl installation"
+            )
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=virtstack-testbed-ca",
-        "-keyout", str(pki.ca_key), "-out", str(pki.ca_cert))
-    sans = f"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,IP:{KUBERNETES_SERVICE_IP}"
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=virtstack-testbed-ca",
+        "-keyout",
+        str(pki.ca_key),
+        "-out",
+        str(pki.ca_cert),
+    )
+    names = [
+        "IP:127.0.0.1",
+        "DNS:localhost",
+        "DNS:kubernetes",
+        "DNS:kubernetes.default.svc",
+        f"IP:{KUBERNETES_SERVICE_IP}",
+    ]
+    sans = "subjectAltName=" + ",".join(names)
     _signed_cert(run, pki, pki.server_key, pki.server_cert, "/CN=kube-apiserver", sans)
     _signed_cert(run, pki, pki.admin_key, pki.admin_cert, "/O=system:masters/CN=testbed-admin", None)
     run("genrsa", "-out", str(pki.service_account_key), "2048")
@@ -54,8 +88,21 @@ def create_pki(directory: Path) -> Pki:
 def _signed_cert(run, pki: Pki, key: Path, cert: Path, subject: str, extension: str | None) -> None:
     csr = cert.with_suffix(".csr")
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key), "-out", str(csr))
-    args = ["x509", "-req", "-in", str(csr), "-CA", str(pki.ca_cert), "-CAkey", str(pki.ca_key), "-CAcreateserial",
-            "-days", "3650", "-out", str(cert)]
+    args = [
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(pki.ca_cert),
+        "-CAkey",
+        str(pki.ca_key),
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-out",
+        str(cert),
+    ]
     if extension:
         ext_file = cert.with_suffix(".ext")
         ext_file.write_text(extension + "\n")

@@ -22,7 +22,7 @@ from .binaries import Binaries, ensure_binaries
 from .errors import TestbedError
 from .pki import SERVICE_CIDR, Pki, create_pki
 from .processes import ProcessRecord, ensure_port_free, free_port, start_process, wait_until
-from .topology import Topology, kwok_pod_range, node_ip, node_manifest
+from .topology import Topology, node_ip, node_manifest, pod_cidr
 
 FIELD_MANAGER = "virtstack-testbed"
 # Seconds without a kwok heartbeat before the node-lifecycle controller marks a node NotReady.
@@ -107,43 +107,62 @@ class Plane:
         return [host["name"] for host in self.topology]
 
     def _start_kwok(self, node: str, index: int) -> None:
-        self.start(self.kwok_name(node), [
-            self.binaries["kwok"],
-            f"--kubeconfig={self.kubeconfig}",
-            "--manage-all-nodes=false",
-            f"--manage-single-node={node}",
-            "--node-lease-duration-seconds=40",
-            f"--cidr={kwok_pod_range(index)}",
-            f"--node-ip={node_ip(index)}",
-            f"--server-address=127.0.0.1:{free_port()}",
-        ])
+        self.start(
+            self.kwok_name(node),
+            [
+                self.binaries["kwok"],
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                f"--manage-single-node={node}",
+                "--node-lease-duration-seconds=40",
+                f"--cidr={pod_cidr(index)}",
+                f"--node-ip={node_ip(index)}",
+                f"--server-address=127.0.0.1:{free_port()}",
+            ],
+        )
 
     # --- the API -----------------------------------------------------------------------------
     def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [self.binaries["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
-            input=input_text, capture_output=True, text=True, check=False,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if check and result.returncode != 0:
-            raise TestbedError(f"kubectl {' '.join(args[:2])} failed: {' '.join(result.stderr.split())[:500]}",
-                              "the API server's message above names the field to correct")
+            raise TestbedError(
+                f"kubectl {' '.join(args[:2])} failed: {' '.join(result.stderr.split())[:500]}",
+                "the API server's message above names the field to correct",
+            )
         return result
 
     def apply(self, manifests: list[dict]) -> None:
         """Server-side apply with strict field validation: a misspelled field fails loudly."""
         text = yaml.safe_dump_all(manifests, sort_keys=False)
-        self.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-                     "--validate=strict", "-f", "-", input_text=text)
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            f"--field-manager={FIELD_MANAGER}",
+            "--validate=strict",
+            "-f",
+            "-",
+            input_text=text,
+        )
 
     def wait_for_crds(self, names: list[str], timeout: float = 60) -> None:
-        self.kubectl("wait", "--for=condition=Established", f"--timeout={int(timeout)}s",
-                     *(f"crd/{name}" for name in names))
+        self.kubectl(
+            "wait", "--for=condition=Established", f"--timeout={int(timeout)}s", *(f"crd/{name}" for name in names)
+        )
 
 
 def start_plane(run_dir: Path, topology: Topology, apiserver_port: int | None = None, log=print) -> Plane:
     """Build or reuse binaries, start every component, create the nodes; on failure stop what started."""
     if (run_dir / "state.json").exists():
-        raise TestbedError(f"a testbed already runs from {run_dir}", "stop it with 'testbed down' or pick another --run-dir")
+        raise TestbedError(
+            f"a testbed already runs from {run_dir}", "stop it with 'testbed down' or pick another --run-dir"
+        )
     if apiserver_port is not None:
         ensure_port_free(apiserver_port, "kube-apiserver")
     binaries = ensure_binaries(log)
@@ -179,70 +198,88 @@ def _binary_map(binaries: Binaries) -> dict[str, Path]:
 
 def _start_etcd(plane: Plane) -> None:
     client, peer = free_port(), free_port()
-    record = plane.start("etcd", [
-        plane.binaries["etcd"],
-        f"--data-dir={Path(plane.run_dir) / 'etcd'}",
-        f"--listen-client-urls=http://127.0.0.1:{client}",
-        f"--advertise-client-urls=http://127.0.0.1:{client}",
-        f"--listen-peer-urls=http://127.0.0.1:{peer}",
-        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-        f"--initial-cluster=default=http://127.0.0.1:{peer}",
-        "--listen-metrics-urls=",
-        "--unsafe-no-fsync",
-        "--log-level=warn",
-    ])
+    record = plane.start(
+        "etcd",
+        [
+            plane.binaries["etcd"],
+            f"--data-dir={Path(plane.run_dir) / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}",
+            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{peer}",
+            "--listen-metrics-urls=",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ],
+    )
     plane.etcd_url = f"http://127.0.0.1:{client}"
     wait_until(lambda: _http_ok(f"http://127.0.0.1:{client}/health"), 30, "waiting for etcd", record)
 
 
 def _start_apiserver(plane: Plane, pki: Pki, port: int) -> None:
-    record = plane.start("kube-apiserver", [
-        plane.binaries["kube-apiserver"],
-        f"--etcd-servers={plane.etcd_url}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        "--advertise-address=127.0.0.1",
-        "--endpoint-reconciler-type=none",
-        f"--tls-cert-file={pki.server_cert}",
-        f"--tls-private-key-file={pki.server_key}",
-        f"--client-ca-file={pki.ca_cert}",
-        "--service-account-issuer=https://kubernetes.default.svc",
-        f"--service-account-key-file={pki.service_account_pub}",
-        f"--service-account-signing-key-file={pki.service_account_key}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--authorization-mode=Node,RBAC",
-        "--allow-privileged=true",
-    ])
+    record = plane.start(
+        "kube-apiserver",
+        [
+            plane.binaries["kube-apiserver"],
+            f"--etcd-servers={plane.etcd_url}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={pki.server_cert}",
+            f"--tls-private-key-file={pki.server_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={pki.service_account_pub}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+        ],
+    )
     context = _client_ssl_context(pki)
     wait_until(lambda: _http_ok(f"{plane.server}/readyz", context), 90, "waiting for kube-apiserver /readyz", record)
 
 
 def _start_controllers(plane: Plane, pki: Pki) -> None:
     kubeconfig = plane.kubeconfig
-    plane.start("kube-controller-manager", [
-        plane.binaries["kube-controller-manager"],
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        "--secure-port=0",
-        f"--service-account-private-key-file={pki.service_account_key}",
-        f"--root-ca-file={pki.ca_cert}",
-        f"--cluster-signing-cert-file={pki.ca_cert}",
-        f"--cluster-signing-key-file={pki.ca_key}",
-        "--use-service-account-credentials",
-        "--controllers=*",
-        f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
-    ])
+    plane.start(
+        "kube-controller-manager",
+        [
+            plane.binaries["kube-controller-manager"],
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+            f"--service-account-private-key-file={pki.service_account_key}",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--cluster-signing-cert-file={pki.ca_cert}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            "--use-service-account-credentials",
+            "--controllers=*",
+            f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
+        ],
+    )
     config = Path(plane.run_dir) / "scheduler.yaml"
     config.write_text(yaml.safe_dump(scheduler_configuration(kubeconfig), sort_keys=False))
-    record = plane.start("kube-scheduler", [
-        plane.binaries["kube-scheduler"], f"--config={config}", "--bind-address=127.0.0.1", "--secure-port=0",
-    ])
-    wait_until(lambda: plane.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
-               60, "waiting for the controller-manager to create the default ServiceAccount",
-               plane.processes["kube-controller-manager"])
+    record = plane.start(
+        "kube-scheduler",
+        [
+            plane.binaries["kube-scheduler"],
+            f"--config={config}",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+        ],
+    )
+    wait_until(
+        lambda: plane.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+        60,
+        "waiting for the controller-manager to create the default ServiceAccount",
+        plane.processes["kube-controller-manager"],
+    )
     if not record.is_running():
         raise TestbedError(f"kube-scheduler exited: see {record.log}", "check the scheduler configuration")
 
@@ -258,13 +295,17 @@ def scheduler_configuration(kubeconfig: str) -> dict:
             {"schedulerName": "default-scheduler"},
             {
                 "schedulerName": PACK_SCHEDULER,
-                "pluginConfig": [{
-                    "name": "NodeResourcesFit",
-                    "args": {"scoringStrategy": {
-                        "type": "MostAllocated",
-                        "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}],
-                    }},
-                }],
+                "pluginConfig": [
+                    {
+                        "name": "NodeResourcesFit",
+                        "args": {
+                            "scoringStrategy": {
+                                "type": "MostAllocated",
+                                "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}],
+                            }
+                        },
+                    }
+                ],
             },
         ],
     }
@@ -274,8 +315,10 @@ def _create_nodes(plane: Plane, topology: Topology) -> None:
     try:
         plane.apply([node_manifest(host, index) for index, host in enumerate(topology.nodes)])
     except TestbedError as error:
-        raise TestbedError(f"the API server refused the topology's nodes: {error.cause}",
-                           "correct the node values in the topology file (quantities look like 16, 500m, 64Gi)") from None
+        raise TestbedError(
+            f"the API server refused the topology's nodes: {error.cause}",
+            "correct the node values in the topology file (quantities look like 16, 500m, 64Gi)",
+        ) from None
     for index, host in enumerate(topology.nodes):
         plane._start_kwok(host.name, index)
     names = [host.name for host in topology.nodes]
@@ -295,8 +338,7 @@ def node_ready(node: dict) -> bool:
 def _nodes_ready_and_untainted(plane: Plane, names: list[str]) -> bool:
     nodes = nodes_status(plane)
     return all(
-        name in nodes and node_ready(nodes[name]) and not nodes[name].get("spec", {}).get("taints")
-        for name in names
+        name in nodes and node_ready(nodes[name]) and not nodes[name].get("spec", {}).get("taints") for name in names
     )
 
 
@@ -304,10 +346,18 @@ def _write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "virtstack-testbed", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
-        "users": [{"name": "testbed-admin", "user": {
-            "client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)}}],
-        "contexts": [{"name": "virtstack-testbed", "context": {"cluster": "virtstack-testbed", "user": "testbed-admin"}}],
+        "clusters": [
+            {"name": "virtstack-testbed", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}
+        ],
+        "users": [
+            {
+                "name": "testbed-admin",
+                "user": {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
+            }
+        ],
+        "contexts": [
+            {"name": "virtstack-testbed", "context": {"cluster": "virtstack-testbed", "user": "testbed-admin"}}
+        ],
         "current-context": "virtstack-testbed",
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))

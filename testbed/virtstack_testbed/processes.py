@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -92,7 +93,9 @@ def wait_until(predicate, timeout: float, what: str, record: ProcessRecord | Non
             raise TestbedError(f"{record.name} exited while {what}: {log_tail(record.log)}", f"read {record.log}")
         time.sleep(interval)
     detail = f": {log_tail(record.log)}" if record is not None else ""
-    raise TestbedError(f"timed out after {timeout:.0f} s {what}{detail}", "see the log; a slow machine may need a retry")
+    raise TestbedError(
+        f"timed out after {timeout:.0f} s {what}{detail}", "see the log; a slow machine may need a retry"
+    )
 
 
 def log_tail(path: str, lines: int = 3) -> str:
@@ -131,7 +134,5 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     """Collect our own exited children so they do not linger as zombies."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -13,8 +13,9 @@ from .topology import Topology
 SIMULATOR = "kubevirt-simulator"
 
 
-def start_stack(run_dir: Path, topology: Topology, apiserver_port: int | None = None, simulator: bool = True,
-                log=print) -> Plane:
+def start_stack(
+    run_dir: Path, topology: Topology, apiserver_port: int | None = None, simulator: bool = True, log=print
+) -> Plane:
     plane = start_plane(run_dir, topology, apiserver_port, log)
     try:
         install_kubevirt_crds(plane)
@@ -36,8 +37,14 @@ def start_simulator(plane: Plane) -> None:
     """The simulator is a separate controller process, as KubeVirt's controllers are."""
     ready_file = Path(plane.run_dir) / "simulator.ready"
     ready_file.unlink(missing_ok=True)
-    record = plane.start(SIMULATOR, [
-        sys.executable, "-m", "virtstack_testbed.simulator",
-        f"--kubeconfig={plane.kubeconfig}", f"--ready-file={ready_file}",
-    ])
+    record = plane.start(
+        SIMULATOR,
+        [
+            sys.executable,
+            "-m",
+            "virtstack_testbed.simulator",
+            f"--kubeconfig={plane.kubeconfig}",
+            f"--ready-file={ready_file}",
+        ],
+    )
     wait_until(ready_file.exists, 60, "waiting for the KubeVirt simulator to sync its caches", record)

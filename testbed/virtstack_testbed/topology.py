@@ -53,7 +53,9 @@ def load_topology(path: Path) -> Topology:
     except FileNotFoundError:
         raise TestbedError(f"topology file {path} does not exist", "pass an existing file with --topology") from None
     except yaml.YAMLError as error:
-        raise TestbedError(f"topology file {path} is not valid YAML: {error}".replace("\n", " "), "fix the YAML syntax") from None
+        raise TestbedError(
+            f"topology file {path} is not valid YAML: {error}".replace("\n", " "), "fix the YAML syntax"
+        ) from None
     try:
         return Topology.model_validate(raw)
     except ValidationError as error:
@@ -61,7 +63,7 @@ def load_topology(path: Path) -> Topology:
         where = ".".join(str(part) for part in first["loc"])
         raise TestbedError(
             f"topology file {path}: {where}: {first['msg']}",
-            "use only the fields name, zone, labels, cpu, memory, pods, ephemeralStorage, extendedResources under nodes[]",
+            f"under nodes[] use only the fields {', '.join(HostSpec.model_json_schema(by_alias=True)['properties'])}",
         ) from None
 
 
@@ -70,20 +72,19 @@ def pod_cidr(index: int) -> str:
     return str(list(POD_CIDR_BASE.subnets(new_prefix=24))[index])
 
 
-def kwok_pod_range(index: int) -> str:
-    """kwok hands out pod IPs from the address it is given upward: start at .1, not the network address."""
-    network = list(POD_CIDR_BASE.subnets(new_prefix=24))[index]
-    return f"{network.network_address + 1}/{network.prefixlen}"
-
-
 def node_ip(index: int) -> str:
     return f"10.240.0.{index + 10}"
 
 
 def node_manifest(host: HostSpec, index: int) -> dict:
     """A Node as a kubelet would register it, with capacity kwok keeps as given."""
-    capacity = {"cpu": host.cpu, "memory": host.memory, "pods": str(host.pods),
-                "ephemeral-storage": host.ephemeral_storage, **host.extended_resources}
+    capacity = {
+        "cpu": host.cpu,
+        "memory": host.memory,
+        "pods": str(host.pods),
+        "ephemeral-storage": host.ephemeral_storage,
+        **host.extended_resources,
+    }
     return {
         "apiVersion": "v1",
         "kind": "Node",

@@ -20,8 +20,14 @@ class Cluster:
     plane: Plane | None  # None against an existing cluster: no fault injection there
 
     def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([self.kubectl_path, f"--kubeconfig={self.kubeconfig}", *args],
-                                input=input_text, capture_output=True, text=True, check=False, timeout=120)
+        result = subprocess.run(
+            [self.kubectl_path, f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result

@@ -50,8 +50,9 @@ def cluster():
 
 @pytest.fixture(scope="session")
 def virtstack_crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=virtstack-e2e", "--validate=strict",
-                    "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "apply", "--server-side", "--field-manager=virtstack-e2e", "--validate=strict", "-f", str(REPO / "crds")
+    )
     names = [f"crd/{crd['metadata']['name']}" for crd in all_crds()]
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
 
@@ -64,7 +65,9 @@ def operator(cluster: Cluster, virtstack_crds: None):
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz"],
-            env={**os.environ, "KUBECONFIG": cluster.kubeconfig}, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:

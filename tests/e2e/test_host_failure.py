@@ -20,6 +20,7 @@ def test_killing_a_hosts_kwok_makes_its_node_not_ready_and_unreachable(cluster: 
     node = "host-b"
     cluster.plane.fail_node(node)
     try:
+
         def unreachable() -> bool:
             ready, taints = node_state(cluster, node)
             return ready != "True" and {(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")} <= taints

@@ -16,13 +16,15 @@ def kubevirt_vm(name: str) -> dict:
         "metadata": {"name": name},
         "spec": {
             "runStrategy": "Halted",
-            "template": {"spec": {
-                "domain": {
-                    "memory": {"guest": "1Gi"},
-                    "devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
-                },
-                "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}}],
-            }},
+            "template": {
+                "spec": {
+                    "domain": {
+                        "memory": {"guest": "1Gi"},
+                        "devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
+                    },
+                    "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}}],
+                }
+            },
         },
     }
 
@@ -37,8 +39,9 @@ def test_misspelled_kubevirt_field_is_rejected(cluster: Cluster, namespace: str)
     manifest = copy.deepcopy(kubevirt_vm("typo"))
     devices = manifest["spec"]["template"]["spec"]["domain"]["devices"]
     devices["disk"] = devices.pop("disks")  # the classic typo: disk for disks
-    created = cluster.kubectl("create", "--validate=strict", "-n", namespace, "-f", "-",
-                              input_text=yaml.safe_dump(manifest), check=False)
+    created = cluster.kubectl(
+        "create", "--validate=strict", "-n", namespace, "-f", "-", input_text=yaml.safe_dump(manifest), check=False
+    )
     assert created.returncode != 0
     assert 'unknown field "spec.template.spec.domain.devices.disk"' in created.stderr
     applied = cluster.apply(manifest, namespace=namespace, check=False)

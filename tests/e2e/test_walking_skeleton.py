@@ -41,7 +41,11 @@ def test_vm_reaches_running_with_ready_condition_host_and_ip(cluster: Cluster, n
     kubevirt_vm = cluster.get("virtualmachines.kubevirt.io", "web-1", namespace)
     owner = kubevirt_vm["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
-        "VirtualMachine", "web-1", vm["metadata"]["uid"], True)
+        "VirtualMachine",
+        "web-1",
+        vm["metadata"]["uid"],
+        True,
+    )
     assert kubevirt_vm["metadata"]["labels"]["virtstack.io/vm"] == "web-1"
     assert kubevirt_vm["status"]["printableStatus"] == "Running"
     assert kubevirt_vm["spec"]["template"]["spec"]["domain"]["cpu"]["sockets"] == 2
@@ -69,11 +73,17 @@ def test_vm_created_stopped_does_not_start_and_is_ready_as_stopped(cluster: Clus
 
 def test_stop_then_start_follows_the_spec(cluster: Cluster, namespace: str) -> None:
     cluster.apply(vsvm("toggle"), namespace=namespace)
-    wait_for(lambda: (cluster.get("vsvm", "toggle", namespace) or {}).get("status", {}).get("state") == "Running",
-             60, "toggle Running")
+    wait_for(
+        lambda: (cluster.get("vsvm", "toggle", namespace) or {}).get("status", {}).get("state") == "Running",
+        60,
+        "toggle Running",
+    )
     cluster.apply(vsvm("toggle", state="Stopped"), namespace=namespace)
-    wait_for(lambda: cluster.get("virtualmachineinstances.kubevirt.io", "toggle", namespace) is None, 60,
-             "the VMI deleted after stop")
+    wait_for(
+        lambda: cluster.get("virtualmachineinstances.kubevirt.io", "toggle", namespace) is None,
+        60,
+        "the VMI deleted after stop",
+    )
     stopped = wait_for(lambda: _state_is(cluster, namespace, "toggle", "Stopped"), 60, "toggle Stopped")
     assert not stopped["status"].get("host")
     cluster.apply(vsvm("toggle"), namespace=namespace)
@@ -84,10 +94,12 @@ def test_deleting_the_vm_removes_its_kubevirt_objects(cluster: Cluster, namespac
     cluster.apply(vsvm("gone"), namespace=namespace)
     wait_for(lambda: _state_is(cluster, namespace, "gone", "Running"), 60, "gone Running")
     cluster.kubectl("delete", "vsvm", "gone", "-n", namespace, "--wait=true", "--timeout=60s")
-    wait_for(lambda: cluster.get("virtualmachines.kubevirt.io", "gone", namespace) is None, 60,
-             "the KubeVirt VM garbage-collected")
-    wait_for(lambda: cluster.get("virtualmachineinstances.kubevirt.io", "gone", namespace) is None, 60,
-             "the VMI gone")
+    wait_for(
+        lambda: cluster.get("virtualmachines.kubevirt.io", "gone", namespace) is None,
+        60,
+        "the KubeVirt VM garbage-collected",
+    )
+    wait_for(lambda: cluster.get("virtualmachineinstances.kubevirt.io", "gone", namespace) is None, 60, "the VMI gone")
     wait_for(lambda: not cluster.list("pods", namespace), 60, "the launcher pod gone")
 
 

@@ -74,8 +74,9 @@ def test_committed_crds_equal_the_generated_ones() -> None:
 
 
 def _assert_structural(node: dict, where: str) -> None:
-    assert "type" in node or node.get("x-kubernetes-int-or-string") or node.get(
-        "x-kubernetes-preserve-unknown-fields"), f"{where} has no type"
+    assert (
+        "type" in node or node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+    ), f"{where} has no type"
     for name, child in node.get("properties", {}).items():
         _assert_structural(child, f"{where}.{name}")
     if "items" in node:

@@ -14,8 +14,21 @@ VERSION = "v1alpha1"
 CATEGORY = "virtstack"
 
 # JSON-schema keywords an OpenAPI v3 structural schema keeps as they are.
-_KEPT = ("type", "description", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength",
-         "minItems", "maxItems", "format", "default", "x-kubernetes-validations")
+_KEPT = (
+    "type",
+    "description",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "format",
+    "default",
+    "x-kubernetes-validations",
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +66,12 @@ KINDS = [
 
 def crd_for(kind: Kind) -> dict:
     schema = openapi_schema(kind.model)
-    schema["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                            "metadata": {"type": "object"}, **schema["properties"]}
+    schema["properties"] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        **schema["properties"],
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -70,14 +87,16 @@ def crd_for(kind: Kind) -> dict:
                 "shortNames": kind.short_names,
                 "categories": [CATEGORY],
             },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": kind.printer_columns,
-                "schema": {"openAPIV3Schema": schema},
-            }],
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": kind.printer_columns,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
         },
     }
 
@@ -109,18 +128,24 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict:
         result.pop("default", None)
     kind = node.get("type")
     if kind == "object" or "properties" in node:
-        result["type"] = "object"
-        if "properties" in node:
-            result["properties"] = {name: _convert(child, defs) for name, child in node["properties"].items()}
-        if node.get("required"):
-            result["required"] = node["required"]
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict):
-            result["additionalProperties"] = _convert(extra, defs)
-        elif extra is not False and "properties" not in node:
-            result["x-kubernetes-preserve-unknown-fields"] = True
+        result.update(_convert_object(node, defs))
     elif kind == "array":
         result["items"] = _convert(node["items"], defs)
     elif kind is None and "enum" in node:
         result["type"] = "string"
+    return result
+
+
+def _convert_object(node: dict[str, Any], defs: dict[str, Any]) -> dict:
+    """Properties stay strict; a free-form map (no properties) keeps unknown fields."""
+    result: dict[str, Any] = {"type": "object"}
+    if "properties" in node:
+        result["properties"] = {name: _convert(child, defs) for name, child in node["properties"].items()}
+    if node.get("required"):
+        result["required"] = node["required"]
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        result["additionalProperties"] = _convert(extra, defs)
+    elif extra is not False and "properties" not in node:
+        result["x-kubernetes-preserve-unknown-fields"] = True
     return result

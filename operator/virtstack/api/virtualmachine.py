@@ -42,7 +42,9 @@ class Resources(BaseModel):
 class TemplateSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: str = Field(min_length=1, description="A container-disk image holding the root disk, e.g. quay.io/containerdisks/fedora:41.")
+    image: str = Field(
+        min_length=1, description="A container-disk image holding the root disk, e.g. quay.io/containerdisks/fedora:41."
+    )
 
 
 class Source(BaseModel):
@@ -58,7 +60,9 @@ class VirtualMachineSpec(BaseModel):
         default=PowerState.RUNNING,
         description="Running or Stopped. Stopped at creation creates the VM without starting it.",
     )
-    resources: Resources = Field(default_factory=Resources, description="CPU and memory (CloudStack's service offering).")
+    resources: Resources = Field(
+        default_factory=Resources, description="CPU and memory (CloudStack's service offering)."
+    )
     source: Source = Field(description="Where the root disk comes from.")
 
 

@@ -24,14 +24,16 @@ def build_kubevirt_vm(name: str, namespace: str, uid: str, spec: VirtualMachineS
             "name": name,
             "namespace": namespace,
             "labels": labels,
-            "ownerReferences": [{
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "VirtualMachine",
-                "name": name,
-                "uid": uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }],
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "VirtualMachine",
+                    "name": name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": {
             "runStrategy": run_strategy(spec),

@@ -49,7 +49,7 @@ class VirtualMachineController:
         self.indexes = indexes
         self.queue.add(key)
 
-    def keys(self) -> list[Key]:
+    def all_keys(self) -> list[Key]:
         return list(self.indexes.vms) if self.indexes else []
 
     async def reconcile(self, key: Key) -> None:

@@ -35,7 +35,12 @@ def kubevirt_vms(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any)
 
 @kopf.index(*KUBEVIRT, "virtualmachineinstances", labels=OWNED)
 def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, labels[VM_LABEL]): {"metadata": dict(body["metadata"]), "status": copy.deepcopy(body.get("status", {}))}}
+    return {
+        (namespace, labels[VM_LABEL]): {
+            "metadata": dict(body["metadata"]),
+            "status": copy.deepcopy(body.get("status", {})),
+        }
+    }
 
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:

@@ -28,12 +28,21 @@ _STATE_BY_PRINTABLE_STATUS = {
 }
 
 
-def compute_status(generation: int, spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None,
-                   previous: VirtualMachineStatus, now: str | None = None) -> VirtualMachineStatus:
+def compute_status(
+    generation: int,
+    spec: VirtualMachineSpec,
+    kubevirt_vm: dict | None,
+    vmi: dict | None,
+    previous: VirtualMachineStatus,
+    now: str | None = None,
+) -> VirtualMachineStatus:
     now = now or utc_now()
     state = _state(spec, kubevirt_vm)
-    in_sync = kubevirt_vm is not None and kubevirt_vm["spec"].get("runStrategy") == run_strategy(spec) and (
-        kubevirt_vm.get("status", {}).get("runStrategy") == run_strategy(spec))
+    in_sync = (
+        kubevirt_vm is not None
+        and kubevirt_vm["spec"].get("runStrategy") == run_strategy(spec)
+        and (kubevirt_vm.get("status", {}).get("runStrategy") == run_strategy(spec))
+    )
     running_vmi = vmi if vmi is not None and (vmi.get("status") or {}).get("nodeName") else None
     conditions = [_ready(spec, state, in_sync, generation, now)]
     scheduled = _scheduled(spec, kubevirt_vm, vmi, generation, now)
@@ -65,26 +74,48 @@ def _ready(spec: VirtualMachineSpec, state: VMState, in_sync: bool, generation: 
     if in_sync and state is wanted:
         status, reason, message = ConditionStatus.TRUE, state.value, f"the VM is {state.value.lower()} as asked"
     elif state is VMState.ERROR:
-        status, reason, message = ConditionStatus.FALSE, "Error", "KubeVirt reports an error; see the KubeVirt VM's status"
+        status, reason, message = (
+            ConditionStatus.FALSE,
+            "Error",
+            "KubeVirt reports an error; see the KubeVirt VM's status",
+        )
     else:
-        status, reason, message = ConditionStatus.FALSE, state.value, f"the VM is {state.value.lower()}; wanted {wanted.value}"
-    return Condition(type=READY, status=status, reason=reason, message=message, observedGeneration=generation,
-                     lastTransitionTime=now)
+        status, reason, message = (
+            ConditionStatus.FALSE,
+            state.value,
+            f"the VM is {state.value.lower()}; wanted {wanted.value}",
+        )
+    return Condition(
+        type=READY, status=status, reason=reason, message=message, observedGeneration=generation, lastTransitionTime=now
+    )
 
 
-def _scheduled(spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None, generation: int,
-               now: str) -> Condition | None:
+def _scheduled(
+    spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None, generation: int, now: str
+) -> Condition | None:
     if spec.state is not PowerState.RUNNING or vmi is None:
         return None
-    pod_scheduled = next((c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "PodScheduled"), None)
+    pod_scheduled = next(
+        (c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "PodScheduled"), None
+    )
     if pod_scheduled is not None and pod_scheduled.get("status") == "False":
-        return Condition(type=SCHEDULED, status=ConditionStatus.FALSE, reason="InsufficientCapacity",
-                         message=pod_scheduled.get("message") or "no host can run the VM",
-                         observedGeneration=generation, lastTransitionTime=now)
+        return Condition(
+            type=SCHEDULED,
+            status=ConditionStatus.FALSE,
+            reason="InsufficientCapacity",
+            message=pod_scheduled.get("message") or "no host can run the VM",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
     if (vmi.get("status") or {}).get("nodeName"):
-        return Condition(type=SCHEDULED, status=ConditionStatus.TRUE, reason="Scheduled",
-                         message=f"placed on {vmi['status']['nodeName']}", observedGeneration=generation,
-                         lastTransitionTime=now)
+        return Condition(
+            type=SCHEDULED,
+            status=ConditionStatus.TRUE,
+            reason="Scheduled",
+            message=f"placed on {vmi['status']['nodeName']}",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
     return None
 
 

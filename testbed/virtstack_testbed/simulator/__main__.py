@@ -25,8 +25,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="virtstack-kubevirt-simulator", description=__doc__)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--ready-file", help="touched once the caches are synced")
-    parser.add_argument("--heartbeat-seconds", type=float, default=15.0,
-                        help="virt-handler heartbeat period (KubeVirt: about 60 s, jittered)")
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=15.0,
+        help="virt-handler heartbeat period (KubeVirt: about 60 s, jittered)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(_run(args))

@@ -50,8 +50,11 @@ class Simulator:
         informers = [self.vms, self.vmis, self.pods, self.nodes]
         tasks = [asyncio.create_task(i.run()) for i in informers]
         await asyncio.gather(*(i.synced.wait() for i in informers))
-        tasks += [asyncio.create_task(self.vm_queue.run()), asyncio.create_task(self.vmi_queue.run()),
-                  asyncio.create_task(self._heartbeat_loop())]
+        tasks += [
+            asyncio.create_task(self.vm_queue.run()),
+            asyncio.create_task(self.vmi_queue.run()),
+            asyncio.create_task(self._heartbeat_loop()),
+        ]
         await self._heartbeat_once()
         on_synced()
         await asyncio.gather(*tasks)
@@ -79,8 +82,11 @@ class Simulator:
     def pods_of(self, vmi: dict) -> list[dict]:
         uid = vmi["metadata"]["uid"]
         namespace = vmi["metadata"]["namespace"]
-        return [p for (ns, _), p in self.pods.cache.items()
-                if ns == namespace and p["metadata"]["labels"].get(LABEL_CREATED_BY) == uid]
+        return [
+            p
+            for (ns, _), p in self.pods.cache.items()
+            if ns == namespace and p["metadata"]["labels"].get(LABEL_CREATED_BY) == uid
+        ]
 
     # --- VirtualMachine ----------------------------------------------------------------------
     async def sync_vm(self, key: Key) -> None:
@@ -101,19 +107,31 @@ class Simulator:
             await self._create(namespace, "virtualmachineinstances", vmi_from_vm(vm))
         elif action is Action.DELETE_VMI:
             await self._delete(namespace, "virtualmachineinstances", name)
-        if vmi is not None and vmi["metadata"].get("deletionTimestamp") and VM_FINALIZER in (
-                vmi["metadata"].get("finalizers") or []) and vmi.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+        if (
+            vmi is not None
+            and vmi["metadata"].get("deletionTimestamp")
+            and VM_FINALIZER in (vmi["metadata"].get("finalizers") or [])
+            and vmi.get("status", {}).get("phase") in ("Succeeded", "Failed")
+        ):
             remaining = [f for f in vmi["metadata"]["finalizers"] if f != VM_FINALIZER]
             await self._merge_patch(namespace, "virtualmachineinstances", name, {"metadata": {"finalizers": remaining}})
         if deleting:
             if vmi is None and VM_FINALIZER in finalizers:
-                await self._patch_vm_metadata(namespace, name, {"finalizers": [f for f in finalizers if f != VM_FINALIZER]})
+                await self._patch_vm_metadata(
+                    namespace, name, {"finalizers": [f for f in finalizers if f != VM_FINALIZER]}
+                )
             return
         status = vm_status(vm, vmi)
         if status != vm.get("status"):
             await self.custom.patch_namespaced_custom_object_status(
-                *KUBEVIRT, namespace, "virtualmachines", name, {"status": status},
-                field_validation=STRICT, _content_type=MERGE_PATCH)
+                *KUBEVIRT,
+                namespace,
+                "virtualmachines",
+                name,
+                {"status": status},
+                field_validation=STRICT,
+                _content_type=MERGE_PATCH,
+            )
 
     async def _patch_vm_metadata(self, namespace: str, name: str, metadata: dict) -> None:
         await self._merge_patch(namespace, "virtualmachines", name, {"metadata": metadata})
@@ -155,7 +173,9 @@ class Simulator:
     async def _heartbeat_once(self) -> None:
         """virt-handler runs on every Ready node and marks it schedulable; a dead host stops beating."""
         for node in list(self.nodes.cache.values()):
-            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
+            ready = any(
+                c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", [])
+            )
             if not ready:
                 continue
             name = node["metadata"]["name"]
@@ -172,7 +192,9 @@ class Simulator:
     # --- writes ------------------------------------------------------------------------------
     async def _create(self, namespace: str, plural: str, body: dict) -> None:
         try:
-            await self.custom.create_namespaced_custom_object(*KUBEVIRT, namespace, plural, body, field_validation=STRICT)
+            await self.custom.create_namespaced_custom_object(
+                *KUBEVIRT, namespace, plural, body, field_validation=STRICT
+            )
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -181,8 +203,11 @@ class Simulator:
         await _ignore_not_found(self.custom.delete_namespaced_custom_object(*KUBEVIRT, namespace, plural, name))
 
     async def _merge_patch(self, namespace: str, plural: str, name: str, body: dict) -> None:
-        await _ignore_not_found(self.custom.patch_namespaced_custom_object(
-            *KUBEVIRT, namespace, plural, name, body, field_validation=STRICT, _content_type=MERGE_PATCH))
+        await _ignore_not_found(
+            self.custom.patch_namespaced_custom_object(
+                *KUBEVIRT, namespace, plural, name, body, field_validation=STRICT, _content_type=MERGE_PATCH
+            )
+        )
 
 
 def _owned_by(vmi: dict, vm: dict) -> bool:

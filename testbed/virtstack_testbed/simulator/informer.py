@@ -41,8 +41,13 @@ class Resource:
 class Informer:
     """Keeps `cache` equal to the server's objects of one resource and reports every change."""
 
-    def __init__(self, api: client.ApiClient, resource: Resource, on_change: Callable[[dict | None, dict | None], None],
-                 label_selector: str | None = None) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        resource: Resource,
+        on_change: Callable[[dict | None, dict | None], None],
+        label_selector: str | None = None,
+    ) -> None:
         self.api = api
         self.resource = resource
         self.on_change = on_change
@@ -64,7 +69,7 @@ class Informer:
                     log.warning("watch %s failed: %s %s", self.resource.plural, error.status, error.reason)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10)
-            except (OSError, asyncio.TimeoutError, ValueError) as error:
+            except (TimeoutError, OSError, ValueError) as error:
                 log.warning("watch %s broke: %r; relisting", self.resource.plural, error)
                 await asyncio.sleep(backoff + random.random())
                 backoff = min(backoff * 2, 10)
@@ -82,8 +87,12 @@ class Informer:
         return body["metadata"]["resourceVersion"]
 
     async def _watch(self, resource_version: str) -> None:
-        params = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
-                  "timeoutSeconds": str(240 + random.randint(0, 60))}
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(240 + random.randint(0, 60)),
+        }
         if self.label_selector:
             params["labelSelector"] = self.label_selector
         response = await self._request(params)
@@ -122,7 +131,11 @@ class Informer:
 
     async def _request(self, params: dict[str, str]):
         return await self.api.call_api(
-            self.resource.collection_path(), "GET", query_params=list(params.items()),
-            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-            _preload_content=False, _request_timeout=None,
+            self.resource.collection_path(),
+            "GET",
+            query_params=list(params.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=None,
         )

@@ -68,15 +68,25 @@ def launcher_pod(vmi: dict) -> dict:
         "automountServiceAccountToken": False,
         "hostname": hostname,
         "nodeSelector": {**(spec.get("nodeSelector") or {}), LABEL_SCHEDULABLE: "true"},
-        "containers": [{
-            "name": "compute",
-            "image": LAUNCHER_IMAGE,
-            "command": ["/usr/bin/virt-launcher-monitor", "--name", name, "--namespace", meta["namespace"]],
-            "resources": launcher_resources(spec.get("domain") or {}),
-        }],
+        "containers": [
+            {
+                "name": "compute",
+                "image": LAUNCHER_IMAGE,
+                "command": ["/usr/bin/virt-launcher-monitor", "--name", name, "--namespace", meta["namespace"]],
+                "resources": launcher_resources(spec.get("domain") or {}),
+            }
+        ],
     }
-    for field in ("affinity", "tolerations", "schedulerName", "priorityClassName", "topologySpreadConstraints",
-                  "dnsPolicy", "dnsConfig", "subdomain"):
+    for field in (
+        "affinity",
+        "tolerations",
+        "schedulerName",
+        "priorityClassName",
+        "topologySpreadConstraints",
+        "dnsPolicy",
+        "dnsConfig",
+        "subdomain",
+    ):
         if spec.get(field):
             pod_spec[field] = spec[field]
     return {
@@ -92,10 +102,16 @@ def launcher_pod(vmi: dict) -> dict:
                 LABEL_VM_NAME: hostname,
             },
             "annotations": {"kubevirt.io/domain": name},
-            "ownerReferences": [{
-                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "name": name, "uid": meta["uid"],
-                "controller": True, "blockOwnerDeletion": True,
-            }],
+            "ownerReferences": [
+                {
+                    "apiVersion": "kubevirt.io/v1",
+                    "kind": "VirtualMachineInstance",
+                    "name": name,
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": pod_spec,
     }

@@ -71,12 +71,20 @@ def vmi_from_vm(vm: dict) -> dict:
             "name": meta["name"],
             "namespace": meta["namespace"],
             "labels": dict(template_meta.get("labels") or {}),
-            "annotations": {**(template_meta.get("annotations") or {}),
-                            "kubevirt.io/vm-generation": str(meta.get("generation", 1))},
-            "ownerReferences": [{
-                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": meta["name"], "uid": meta["uid"],
-                "controller": True, "blockOwnerDeletion": True,
-            }],
+            "annotations": {
+                **(template_meta.get("annotations") or {}),
+                "kubevirt.io/vm-generation": str(meta.get("generation", 1)),
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "kubevirt.io/v1",
+                    "kind": "VirtualMachine",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
             "finalizers": [VM_FINALIZER],
         },
         "spec": template["spec"],
@@ -96,15 +104,31 @@ def printable_status(vm: dict, vmi: dict | None) -> str:
     scheduled = _vmi_condition(vmi, "PodScheduled")
     table = [
         ("Terminating", lambda: bool(vm["metadata"].get("deletionTimestamp"))),
-        ("Stopping", lambda: vmi is not None and bool(vmi["metadata"].get("deletionTimestamp"))
-         and phase not in FINAL_PHASES),
-        ("Migrating", lambda: bool((vmi or {}).get("status", {}).get("migrationState", {}).get("startTimestamp"))
-         and not vmi["status"]["migrationState"].get("endTimestamp")),
+        (
+            "Stopping",
+            lambda: vmi is not None and bool(vmi["metadata"].get("deletionTimestamp")) and phase not in FINAL_PHASES,
+        ),
+        (
+            "Migrating",
+            lambda: (
+                bool((vmi or {}).get("status", {}).get("migrationState", {}).get("startTimestamp"))
+                and not vmi["status"]["migrationState"].get("endTimestamp")
+            ),
+        ),
         ("Running", lambda: phase == "Running"),
-        ("ErrorUnschedulable", lambda: scheduled is not None and scheduled["status"] == "False"
-         and scheduled.get("reason") == "Unschedulable"),
-        ("Starting", lambda: (vmi is not None and phase in (None, "Pending", "Scheduling", "Scheduled"))
-         or (vmi is None and vmi_action(vm, None) is Action.CREATE_VMI)),
+        (
+            "ErrorUnschedulable",
+            lambda: (
+                scheduled is not None and scheduled["status"] == "False" and scheduled.get("reason") == "Unschedulable"
+            ),
+        ),
+        (
+            "Starting",
+            lambda: (
+                (vmi is not None and phase in (None, "Pending", "Scheduling", "Scheduled"))
+                or (vmi is None and vmi_action(vm, None) is Action.CREATE_VMI)
+            ),
+        ),
         ("Stopped", lambda: vmi is None or phase in FINAL_PHASES),
     ]
     return next((status for status, matches in table if matches()), "Unknown")
@@ -116,11 +140,19 @@ def vm_status(vm: dict, vmi: dict | None) -> dict:
     ready = _vmi_condition(vmi, "Ready")
     conditions = [c for c in (vmi or {}).get("status", {}).get("conditions", []) if c["type"] != "Ready"]
     if vmi is None:
-        ready_condition = {"type": "Ready", "status": "False", "reason": "VMINotExists",
-                           "message": "VMI does not exist"}
+        ready_condition = {
+            "type": "Ready",
+            "status": "False",
+            "reason": "VMINotExists",
+            "message": "VMI does not exist",
+        }
     elif ready is None:
-        ready_condition = {"type": "Ready", "status": "False", "reason": "VMIConditionMissing",
-                           "message": "VMI is missing the Ready condition"}
+        ready_condition = {
+            "type": "Ready",
+            "status": "False",
+            "reason": "VMIConditionMissing",
+            "message": "VMI is missing the Ready condition",
+        }
     else:
         ready_condition = dict(ready)
     ready_condition = _keep_transition_time(previous, ready_condition)

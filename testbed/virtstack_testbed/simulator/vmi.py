@@ -38,28 +38,48 @@ def pod_condition(pod: dict | None, kind: str) -> dict | None:
 
 def plan_vmi(vmi: dict, pods: list[dict]) -> VmiPlan:
     status = dict(vmi.get("status") or {})
-    finalizers = list(vmi["metadata"].get("finalizers") or [])
     plan = VmiPlan()
-    phase = status.get("phase")
     current = _current_pod(pods, status)
     if vmi["metadata"].get("deletionTimestamp"):
+        _plan_deletion(vmi, pods, status, plan)
+    elif status.get("phase") in FINAL_PHASES:
         plan.delete_pods = [p["metadata"]["name"] for p in live_pods(pods)]
-        if not pods:
-            if phase not in FINAL_PHASES:
-                status["phase"] = "Succeeded"  # a graceful stop ends Succeeded
-            if FOREGROUND_FINALIZER in finalizers:
-                plan.finalizers = [f for f in finalizers if f != FOREGROUND_FINALIZER]
-    elif phase in FINAL_PHASES:
-        plan.delete_pods = [p["metadata"]["name"] for p in live_pods(pods)]
-    elif not phase:
+    else:
+        _advance_phase(vmi, pods, current, status, plan)
+    if status.get("phase") in ("Scheduled", "Running") and current is not None:
+        status["interfaces"] = _interfaces(vmi, current)
+        status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
+    status["conditions"] = _conditions(status, current)
+    _record_phase_transition(vmi.get("status") or {}, status)
+    if status != (vmi.get("status") or {}):
+        plan.status = status
+    return plan
+
+
+def _plan_deletion(vmi: dict, pods: list[dict], status: dict, plan: VmiPlan) -> None:
+    """Delete the launcher pods; once they are gone, end Succeeded (a graceful stop) and let go."""
+    plan.delete_pods = [p["metadata"]["name"] for p in live_pods(pods)]
+    if pods:
+        return
+    if status.get("phase") not in FINAL_PHASES:
+        status["phase"] = "Succeeded"
+    finalizers = vmi["metadata"].get("finalizers") or []
+    if FOREGROUND_FINALIZER in finalizers:
+        plan.finalizers = [f for f in finalizers if f != FOREGROUND_FINALIZER]
+
+
+def _advance_phase(vmi: dict, pods: list[dict], current: dict | None, status: dict, plan: VmiPlan) -> None:
+    phase = status.get("phase")
+    if not phase:
         status["phase"] = "Pending"
+        finalizers = vmi["metadata"].get("finalizers") or []
         if FOREGROUND_FINALIZER not in finalizers:
             plan.finalizers = [*finalizers, FOREGROUND_FINALIZER]
     elif phase == "Pending":
-        if not pods:
-            plan.create_pod = True
-        else:
+        if pods:
             status["phase"] = "Scheduling"
+        else:
+            plan.create_pod = True
     elif current is None or current["status"].get("phase") in FINAL_PHASES:
         # lifecycle.go: a Scheduling/Scheduled/Running VMI whose pod is gone or ended has failed;
         # a pod that is merely Terminating keeps the VMI as it is.
@@ -71,14 +91,6 @@ def plan_vmi(vmi: dict, pods: list[dict]) -> VmiPlan:
         plan.labels[LABEL_NODE_NAME] = current["spec"]["nodeName"]
     elif phase == "Scheduled":
         status["phase"] = "Running"
-    if status.get("phase") in ("Scheduled", "Running") and current is not None:
-        status["interfaces"] = _interfaces(vmi, current)
-        status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
-    status["conditions"] = _conditions(status, current)
-    _record_phase_transition(vmi.get("status") or {}, status)
-    if status != (vmi.get("status") or {}):
-        plan.status = status
-    return plan
 
 
 def _current_pod(pods: list[dict], status: dict) -> dict | None:
@@ -102,10 +114,18 @@ def _interfaces(vmi: dict, pod: dict) -> list[dict]:
     interfaces = vmi["spec"].get("domain", {}).get("devices", {}).get("interfaces") or [{"name": "default"}]
     digest = hashlib.sha256(vmi["metadata"]["uid"].encode()).digest()
     mac = "02:" + ":".join(f"{b:02x}" for b in digest[:5])
-    return [{
-        "name": interfaces[0]["name"], "ipAddress": ip, "ipAddresses": [ip], "mac": mac,
-        "infoSource": "domain", "interfaceName": "eth0", "podInterfaceName": "eth0", "queueCount": 1,
-    }]
+    return [
+        {
+            "name": interfaces[0]["name"],
+            "ipAddress": ip,
+            "ipAddresses": [ip],
+            "mac": mac,
+            "infoSource": "domain",
+            "interfaceName": "eth0",
+            "podInterfaceName": "eth0",
+            "queueCount": 1,
+        }
+    ]
 
 
 def _conditions(status: dict, pod: dict | None) -> list[dict]:
@@ -113,8 +133,14 @@ def _conditions(status: dict, pod: dict | None) -> list[dict]:
     conditions: list[dict] = []
     scheduled = pod_condition(pod, "PodScheduled")
     if scheduled is not None and scheduled["status"] == "False":
-        conditions.append({"type": "PodScheduled", "status": "False", "reason": scheduled.get("reason", ""),
-                           "message": scheduled.get("message", "")})
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": scheduled.get("reason", ""),
+                "message": scheduled.get("message", ""),
+            }
+        )
     pod_ready = pod_condition(pod, "Ready")
     if status.get("phase") in FINAL_PHASES:
         ready = {"type": "Ready", "status": "False", "reason": "PodTerminating" if pod else "PodNotExists"}

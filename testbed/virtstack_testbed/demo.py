@@ -1,0 +1,72 @@
+"""The demo: the testbed, our CRDs, the operator as a process, the examples applied, the VMs shown Running."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .errors import TestbedError
+from .plane import Plane
+from .stack import start_stack
+from .topology import Topology
+
+OPERATOR = "virtstack-operator"
+DEMO_NAMESPACE = "demo"
+
+
+def run_demo(run_dir: Path, topology: Topology, repo: Path, timeout: float = 120, log=print) -> Plane:
+    plane = Plane.load(run_dir) if (run_dir / "state.json").exists() else start_stack(run_dir, topology, log=log)
+    plane.kubectl(
+        "apply", "--server-side", f"--field-manager={OPERATOR}", "--validate=strict", "-f", str(repo / "crds")
+    )
+    crd_files = sorted((repo / "crds").glob("*.yaml"))
+    plane.wait_for_crds([yaml.safe_load(path.read_text())["metadata"]["name"] for path in crd_files])
+    if OPERATOR not in plane.processes or not plane.processes[OPERATOR].is_running():
+        plane.start(OPERATOR, [sys.executable, "-m", "virtstack", "run"], env={"KUBECONFIG": plane.kubeconfig})
+    examples = sorted((repo / "examples").glob("*.yaml"))
+    wanted = _wanted_states(examples)
+    plane.kubectl("create", "namespace", DEMO_NAMESPACE, check=False)
+    for example in examples:
+        plane.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=demo",
+            "--validate=strict",
+            "-n",
+            DEMO_NAMESPACE,
+            "-f",
+            str(example),
+        )
+    log(f"applied {len(examples)} examples into namespace {DEMO_NAMESPACE}; waiting for the VMs")
+    deadline = time.monotonic() + timeout
+    while (lagging := _lagging(plane, wanted)) and time.monotonic() < deadline:
+        time.sleep(1)
+    log(plane.kubectl("get", "vsvm,vm,vmi", "-A").stdout)
+    if lagging:
+        raise TestbedError(
+            f"VMs not in their wanted state after {timeout:.0f} s: {', '.join(lagging)}",
+            f"read the operator's log {plane.processes[OPERATOR].log}",
+        )
+    log(f"demo ready; stop it with 'testbed down'. kubectl: export KUBECONFIG={plane.kubeconfig}")
+    return plane
+
+
+def _wanted_states(examples: list[Path]) -> dict[str, str]:
+    wanted = {}
+    for path in examples:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "VirtualMachine" and doc["apiVersion"].startswith("virtstack.io/"):
+                wanted[doc["metadata"]["name"]] = doc.get("spec", {}).get("state", "Running")
+    return wanted
+
+
+def _lagging(plane: Plane, wanted: dict[str, str]) -> list[str]:
+    items = json.loads(plane.kubectl("get", "vsvm", "-n", DEMO_NAMESPACE, "-o", "json").stdout)["items"]
+    states = {vm["metadata"]["name"]: vm.get("status", {}).get("state") for vm in items}
+    return [
+        f"{name} ({states.get(name)}, wanted {state})" for name, state in wanted.items() if states.get(name) != state
+    ]
