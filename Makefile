@@ -30,4 +30,4 @@ crds: install
 	$(BIN)/virtstack crds
 
 lint: install
-	$(BIN)/ruff check operator testbed tests
+	$(BIN)/ruff check .

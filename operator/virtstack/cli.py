@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
 
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
     crds.add_argument(
-        "--output-dir", type=Path, default=Path("crds"), help="directory for the YAML files (default: crds)"
+        "--output-dir",
+        type=Path,
+        action="append",
+        default=None,
+        help="directory for the YAML files (repeatable; default: crds and charts/virtstack/crds)",
     )
     crds.set_defaults(handler=_crds)
 
@@ -44,14 +48,18 @@ def _run(args: argparse.Namespace) -> None:
     run(args.namespace, args.liveness)
 
 
+CRD_DIRECTORIES = (Path("crds"), Path("charts/virtstack/crds"))
+
+
 def _crds(args: argparse.Namespace) -> None:
     from .api.crd import all_crds
 
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    for crd in all_crds():
-        path = args.output_dir / f"{crd['metadata']['name']}.yaml"
-        path.write_text(render_crd(crd))
-        print(path)
+    for directory in args.output_dir or CRD_DIRECTORIES:
+        directory.mkdir(parents=True, exist_ok=True)
+        for crd in all_crds():
+            path = directory / f"{crd['metadata']['name']}.yaml"
+            path.write_text(render_crd(crd))
+            print(path)
 
 
 def render_crd(crd: dict) -> str:

@@ -1,51 +1,26 @@
-"""Session fixtures: a control plane (ours, or VIRTSTACK_E2E_KUBECONFIG's), our CRDs, the operator as a process."""
+"""The operator's end-to-end fixtures: our CRDs installed and the operator running as a process."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 from virtstack.api.crd import all_crds
-from virtstack_testbed.cli import default_topology
 from virtstack_testbed.processes import free_port, log_tail
-from virtstack_testbed.stack import start_stack
-from virtstack_testbed.topology import load_topology
-
-from .cluster import Cluster, wait_for
+from virtstack_testbed.testing import Cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-EXISTING_CLUSTER = os.environ.get("VIRTSTACK_E2E_KUBECONFIG")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e" in str(item.path):
             item.add_marker(pytest.mark.e2e)
-            if EXISTING_CLUSTER and item.get_closest_marker("simulator"):
-                item.add_marker(pytest.mark.skip(reason="needs the local testbed's fault injection"))
-
-
-@pytest.fixture(scope="session")
-def cluster():
-    if EXISTING_CLUSTER:
-        kubectl = shutil.which("kubectl")
-        assert kubectl, "VIRTSTACK_E2E_KUBECONFIG needs kubectl on PATH"
-        yield Cluster(kubeconfig=EXISTING_CLUSTER, kubectl_path=kubectl, plane=None)
-        return
-    run_dir = Path(tempfile.mkdtemp(prefix="virtstack-e2e-"))
-    plane = start_stack(run_dir / "plane", load_topology(default_topology()))
-    try:
-        yield Cluster(kubeconfig=plane.kubeconfig, kubectl_path=plane.binaries["kubectl"], plane=plane)
-    finally:
-        plane.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -91,11 +66,3 @@ def _healthy(port: int) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-@pytest.fixture
-def namespace(cluster: Cluster):
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

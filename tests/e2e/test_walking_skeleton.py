@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .cluster import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
 

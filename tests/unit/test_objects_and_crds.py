@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 from virtstack.api.crd import all_crds
-from virtstack.cli import render_crd
+from virtstack.cli import CRD_DIRECTORIES, render_crd
 from virtstack.objects import is_subset, merge_patch
 from virtstack.workqueue import WorkQueue
 
@@ -66,11 +66,14 @@ def test_crds_are_structural_with_status_subresource_and_category() -> None:
 
 
 def test_committed_crds_equal_the_generated_ones() -> None:
-    for crd in all_crds():
-        path = REPO / "crds" / f"{crd['metadata']['name']}.yaml"
-        assert path.exists(), f"{path} missing: run `virtstack crds`"
-        assert path.read_text() == render_crd(crd), f"{path} drifted from the models: run `virtstack crds`"
-        assert yaml.safe_load(path.read_text()) == crd
+    for directory in CRD_DIRECTORIES:
+        expected = {f"{crd['metadata']['name']}.yaml": crd for crd in all_crds()}
+        committed = sorted(p.name for p in (REPO / directory).glob("*.yaml"))
+        assert committed == sorted(expected), f"stale or missing files in {directory}: run `virtstack crds`"
+        for name, crd in expected.items():
+            path = REPO / directory / name
+            assert path.read_text() == render_crd(crd), f"{path} drifted from the models: run `virtstack crds`"
+            assert yaml.safe_load(path.read_text()) == crd
 
 
 def _assert_structural(node: dict, where: str) -> None:

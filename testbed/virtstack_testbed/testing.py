@@ -1,4 +1,8 @@
-"""What an end-to-end test holds: a cluster reached through kubectl, and our local plane when we started it."""
+"""For tests against a cluster: kubectl-backed access, deadline polling, and the pytest fixtures.
+
+Registered as a pytest plugin by the repository's conftest.py, so the operator's end-to-end
+tests and the simulator's tests share one control plane per session.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from virtstack_testbed.plane import Plane
+
+from .plane import Plane
 
 
 @dataclass

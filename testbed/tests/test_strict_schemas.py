@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 
 import yaml
-
-from .cluster import Cluster
+from virtstack_testbed.testing import Cluster
 
 
 def kubevirt_vm(name: str) -> dict:

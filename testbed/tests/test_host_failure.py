@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .cluster import Cluster, wait_for
+from virtstack_testbed.testing import Cluster, wait_for
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 
