@@ -24,7 +24,9 @@ class Condition(BaseModel):
     reason: str = Field(description="A CamelCase word saying why, for programs.")
     message: str = Field(default="", description="What happened and what to do, for people.")
     observedGeneration: int = Field(default=0, description="The .metadata.generation this condition was computed for.")
-    lastTransitionTime: str = Field(description="When status last changed (RFC 3339).")
+    lastTransitionTime: str = Field(
+        description="When status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
+    )
 
 
 def utc_now() -> str:

@@ -7,7 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .affinitygroup import AffinityGroup
+from .gpuprofile import GPUProfile
+from .iso import ISO
+from .sshkeypair import SSHKeyPair
 from .virtualmachine import VirtualMachine
+from .vmsnapshot import VMSnapshot
 
 GROUP = "virtstack.io"
 VERSION = "v1alpha1"
@@ -47,6 +52,17 @@ class Kind:
         return f"{self.plural}.{GROUP}"
 
 
+AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+READY = {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"}
+
+
+def column(name: str, json_path: str, kind: str = "string", priority: int = 0) -> dict:
+    entry = {"name": name, "type": kind, "jsonPath": json_path}
+    if priority:
+        entry["priority"] = priority
+    return entry
+
+
 KINDS = [
     Kind(
         kind="VirtualMachine",
@@ -54,11 +70,79 @@ KINDS = [
         short_names=["vsvm"],
         model=VirtualMachine,
         printer_columns=[
-            {"name": "State", "type": "string", "jsonPath": ".status.state"},
-            {"name": "Host", "type": "string", "jsonPath": ".status.host"},
-            {"name": "IP", "type": "string", "jsonPath": ".status.ipAddresses[0]"},
-            {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            column("State", ".status.state"),
+            column("Host", ".status.host"),
+            column("IP", ".status.ipAddresses[0]"),
+            READY,
+            AGE,
+            column("Instance", ".status.instanceName", priority=1),
+            column("Zone", ".status.zone", priority=1),
+        ],
+    ),
+    Kind(
+        kind="AffinityGroup",
+        plural="affinitygroups",
+        short_names=["ag"],
+        model=AffinityGroup,
+        printer_columns=[
+            column("Type", ".spec.type"),
+            column("Enforcement", ".spec.enforcement"),
+            column("Members", ".status.memberCount", "integer"),
+            READY,
+            AGE,
+        ],
+    ),
+    Kind(
+        kind="VMSnapshot",
+        plural="vmsnapshots",
+        short_names=["vmsnap"],
+        model=VMSnapshot,
+        printer_columns=[
+            column("VM", ".spec.virtualMachine"),
+            column("Phase", ".status.phase"),
+            column("Ready", ".status.readyToUse", "boolean"),
+            column("Current", ".status.current", "boolean"),
+            AGE,
+        ],
+    ),
+    Kind(
+        kind="ISO",
+        plural="isos",
+        short_names=["iso"],
+        model=ISO,
+        printer_columns=[
+            column("Phase", ".status.phase"),
+            column("Progress", ".status.progress"),
+            column("Bootable", ".spec.bootable", "boolean"),
+            column("Public", ".spec.public", "boolean"),
+            AGE,
+        ],
+    ),
+    Kind(
+        kind="SSHKeyPair",
+        plural="sshkeypairs",
+        short_names=["sshkey"],
+        model=SSHKeyPair,
+        printer_columns=[
+            column("Fingerprint", ".status.fingerprintSHA256"),
+            column("Type", ".status.keyType"),
+            READY,
+            AGE,
+        ],
+    ),
+    Kind(
+        kind="GPUProfile",
+        plural="gpuprofiles",
+        short_names=["gpuprofile"],
+        model=GPUProfile,
+        namespaced=False,
+        printer_columns=[
+            column("Resource", ".spec.resourceName"),
+            column("Type", ".spec.type"),
+            column("Capacity", ".status.capacity", "integer"),
+            column("Allocated", ".status.allocated", "integer"),
+            column("Available", ".status.available", "integer"),
+            AGE,
         ],
     ),
 ]
@@ -66,12 +150,8 @@ KINDS = [
 
 def crd_for(kind: Kind) -> dict:
     schema = openapi_schema(kind.model)
-    schema["properties"] = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {"type": "object"},
-        **schema["properties"],
-    }
+    envelope = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+    schema["properties"] = envelope | {k: v for k, v in schema["properties"].items() if k not in envelope}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

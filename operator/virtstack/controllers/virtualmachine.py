@@ -17,7 +17,7 @@ from ..api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from ..builders.kubevirt_vm import build_kubevirt_vm
 from ..kube import Kube
 from ..objects import is_subset, merge_patch
-from ..status.virtualmachine import compute_status
+from ..status.virtualmachine import compute_status, not_implemented_status, unsupported_fields
 from ..workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,19 @@ class VirtualMachineController:
         except ValidationError as error:
             log.error("vsvm %s/%s has a spec the CRD should have refused: %s", namespace, name, error)
             return
-        desired = build_kubevirt_vm(name, namespace, vm["metadata"]["uid"], spec)
-        kubevirt_vm = self.indexes.one(self.indexes.kubevirt_vms, key)
-        if kubevirt_vm is None or not is_subset(desired, kubevirt_vm):
-            kubevirt_vm = await self.kube.apply(desired, PLURAL)
-        vmi = self.indexes.one(self.indexes.vmis, key)
+        generation = vm["metadata"].get("generation", 1)
         current = vm.get("status") or {}
         previous = VirtualMachineStatus.model_validate(current)
-        status = compute_status(vm["metadata"].get("generation", 1), spec, kubevirt_vm, vmi, previous)
+        unsupported = unsupported_fields(spec)
+        if unsupported:
+            status = not_implemented_status(generation, unsupported, previous)
+        else:
+            desired = build_kubevirt_vm(name, namespace, vm["metadata"]["uid"], spec)
+            kubevirt_vm = self.indexes.one(self.indexes.kubevirt_vms, key)
+            if kubevirt_vm is None or not is_subset(desired, kubevirt_vm):
+                kubevirt_vm = await self.kube.apply(desired, PLURAL)
+            vmi = self.indexes.one(self.indexes.vmis, key)
+            status = compute_status(generation, spec, kubevirt_vm, vmi, previous)
         patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
         if patch:
             await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)

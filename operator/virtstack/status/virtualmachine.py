@@ -12,6 +12,56 @@ from ..builders.kubevirt_vm import run_strategy
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
+NOT_IMPLEMENTED = "NotImplemented"
+
+# Fields the operator does not carry out yet. A VM that sets one is not created (rather than
+# created without it) and says which, so nothing is silently ignored.
+_NOT_YET_RECONCILED = (
+    "displayName",
+    "hostname",
+    "group",
+    "osType",
+    "highAvailability",
+    "dynamicScaling",
+    "attachedISO",
+    "sshKeyPairs",
+    "userData",
+    "affinityGroups",
+    "gpu",
+    "placement",
+    "expose",
+    "rebootRequestedAt",
+    "reinstallRequestedAt",
+    "migration",
+)
+
+
+def unsupported_fields(spec: VirtualMachineSpec) -> list[str]:
+    """Spec fields set to something the operator cannot carry out yet."""
+    fields = [f"spec.{name}" for name in _NOT_YET_RECONCILED if name in spec.model_fields_set and getattr(spec, name)]
+    if spec.source.iso is not None:
+        fields.append("spec.source.iso")
+    if spec.rootDisk.resetOnReboot:
+        fields.append("spec.rootDisk.resetOnReboot")
+    return fields
+
+
+def not_implemented_status(
+    generation: int, fields: list[str], previous: VirtualMachineStatus, now: str | None = None
+) -> VirtualMachineStatus:
+    ready = Condition(
+        type=READY,
+        status=ConditionStatus.FALSE,
+        reason=NOT_IMPLEMENTED,
+        message=f"not created: this version of virtstack does not carry out {', '.join(fields)} yet; "
+        "remove them to create the VM",
+        observedGeneration=generation,
+        lastTransitionTime=now or utc_now(),
+    )
+    return VirtualMachineStatus(
+        state=VMState.ERROR, observedGeneration=generation, conditions=merge_conditions(previous.conditions, [ready])
+    )
+
 
 # KubeVirt's printableStatus -> CloudStack's state (kubevirt-behaviour.md §1).
 _STATE_BY_PRINTABLE_STATUS = {
