@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.set_defaults(handler=_run)
 
-    crds = commands.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
+    crds = commands.add_parser("crds", help="write the CRDs (and docs/api.md) generated from the models")
     crds.add_argument(
         "--output-dir",
         type=Path,
@@ -49,10 +49,12 @@ def _run(args: argparse.Namespace) -> None:
 
 
 CRD_DIRECTORIES = (Path("crds"), Path("charts/virtstack/crds"))
+API_REFERENCE = Path("docs/api.md")
 
 
 def _crds(args: argparse.Namespace) -> None:
     from .api.crd import all_crds
+    from .api.reference import render_reference
 
     for directory in args.output_dir or CRD_DIRECTORIES:
         directory.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,10 @@ def _crds(args: argparse.Namespace) -> None:
             path = directory / f"{crd['metadata']['name']}.yaml"
             path.write_text(render_crd(crd))
             print(path)
+    if args.output_dir is None:
+        API_REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+        API_REFERENCE.write_text(render_reference())
+        print(API_REFERENCE)
 
 
 def render_crd(crd: dict) -> str:

@@ -11,6 +11,7 @@ import kopf
 from kubernetes_asyncio import client, config
 
 from . import handlers  # noqa: F401 - registers the kopf handlers
+from .api.settings import load_settings
 from .controllers.virtualmachine import VirtualMachineController
 from .kube import Kube
 
@@ -30,6 +31,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING  # no Event per handler run: a no-op resync writes nothing
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    memo.settings = load_settings()
     memo.api = await _api_client()
     memo.vm_controller = VirtualMachineController(Kube(memo.api))
     memo.tasks = [
@@ -64,6 +66,8 @@ async def _resync(controller: VirtualMachineController) -> None:
 
 
 def run(namespaces: list[str], liveness: str | None) -> None:
+    """Serve the namespaces given, else the settings' watchNamespaces, else all."""
+    namespaces = namespaces or load_settings().watchNamespaces
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 from virtstack.api.crd import all_crds
-from virtstack.cli import CRD_DIRECTORIES, render_crd
+from virtstack.api.reference import render_reference
+from virtstack.cli import API_REFERENCE, CRD_DIRECTORIES, render_crd
 from virtstack.objects import is_subset, merge_patch
 from virtstack.workqueue import WorkQueue
 
@@ -84,3 +85,7 @@ def _assert_structural(node: dict, where: str) -> None:
         _assert_structural(child, f"{where}.{name}")
     if "items" in node:
         _assert_structural(node["items"], f"{where}[]")
+
+
+def test_committed_api_reference_equals_the_generated_one() -> None:
+    assert (REPO / API_REFERENCE).read_text() == render_reference(), "docs/api.md drifted: run `virtstack crds`"
