@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from importlib.metadata import version
 from typing import Any
 
 import kopf
@@ -18,12 +19,17 @@ from .kube import Kube
 RESYNC_SECONDS = 600.0
 
 
+USER_AGENT = f"virtstack/{version('virtstack')}"
+
+
 async def _api_client() -> client.ApiClient:
     try:
         config.load_incluster_config()
     except config.ConfigException:
         await config.load_kube_config()
-    return client.ApiClient()
+    api = client.ApiClient()
+    api.user_agent = USER_AGENT  # the API server's audit log and metrics tell our requests apart by it
+    return api
 
 
 @kopf.on.startup()

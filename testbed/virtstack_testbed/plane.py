@@ -28,6 +28,7 @@ FIELD_MANAGER = "virtstack-testbed"
 # Seconds without a kwok heartbeat before the node-lifecycle controller marks a node NotReady.
 NODE_MONITOR_GRACE_SECONDS = 20
 PACK_SCHEDULER = "virtstack-pack"
+AUDIT_LOG = "audit.log"
 
 
 @dataclass
@@ -236,10 +237,31 @@ def _start_apiserver(plane: Plane, pki: Pki, port: int) -> None:
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
             "--allow-privileged=true",
+            f"--audit-policy-file={_write_audit_policy(Path(plane.run_dir))}",
+            f"--audit-log-path={Path(plane.run_dir) / AUDIT_LOG}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
         ],
     )
     context = _client_ssl_context(pki)
     wait_until(lambda: _http_ok(f"{plane.server}/readyz", context), 90, "waiting for kube-apiserver /readyz", record)
+
+
+def _write_audit_policy(run_dir: Path) -> Path:
+    """Record every write (no reads) with its user agent: how tests count what a client wrote."""
+    policy = {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {"level": "None", "verbs": ["get", "list", "watch"]},
+            {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
+            {"level": "Metadata"},
+        ],
+    }
+    path = run_dir / "audit-policy.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
 
 
 def _start_controllers(plane: Plane, pki: Pki) -> None:
