@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from virtstack_testbed.simulator.guest import AGENT_ANNOTATION, GUEST_ANNOTATION
 from virtstack_testbed.simulator.launcher import launcher_pod, launcher_resources
+from virtstack_testbed.simulator.node import HEARTBEAT_ANNOTATION, unresponsive
 from virtstack_testbed.simulator.quantity import format_bytes, parse_cpu_millis, parse_quantity
 from virtstack_testbed.simulator.vm import Action, printable_status, vm_status, vmi_action, vmi_from_vm
 from virtstack_testbed.simulator.vmi import FOREGROUND_FINALIZER, plan_vmi
@@ -193,3 +197,71 @@ def test_parse_quantity_rounds_up(text: str, value: int) -> None:
 def test_cpu_and_format() -> None:
     assert parse_cpu_millis("1.5") == 1500 and parse_cpu_millis("250m") == 250
     assert format_bytes(2**30 + 2**29) == "1536Mi"
+
+
+# --- guest events and node loss (guest.py, node.py) ----------------------------------------------
+
+
+def running_with(annotations: dict[str, str], phase: str = "Running") -> dict:
+    instance = vmi(phase)
+    instance["metadata"]["annotations"] = annotations
+    instance["status"]["nodeName"] = "host-a"
+    return instance
+
+
+@pytest.mark.parametrize(
+    ("phase", "event", "expected"),
+    [
+        ("Running", "shutdown", "Succeeded"),
+        ("Running", "crash", "Failed"),
+        ("Running", "boot-failure", None),  # only a VMI that has not started yet can fail to boot
+        ("Scheduled", "boot-failure", "Failed"),
+        ("Scheduled", "crash", "Running"),  # the guest boots first; the crash comes once it runs
+        ("Running", "reboot", None),  # unknown values are ignored
+    ],
+)
+def test_guest_events(phase: str, event: str, expected: str | None) -> None:
+    plan = plan_vmi(running_with({GUEST_ANNOTATION: event}, phase), [pod("host-a", "Running", True, "10.0.0.1")])
+    assert (plan.status or {}).get("phase") == expected or (expected is None and plan.status["phase"] == phase)
+
+
+def test_agent_connected_present_only_with_the_agent() -> None:
+    launcher = [pod("host-a", "Running", True, "10.0.0.1")]
+    with_agent = plan_vmi(running_with({AGENT_ANNOTATION: "true"}), launcher).status["conditions"]
+    without = plan_vmi(running_with({}), launcher).status["conditions"]
+    assert {"type": "AgentConnected", "status": "True"}.items() <= next(
+        c for c in with_agent if c["type"] == "AgentConnected"
+    ).items()
+    assert all(c["type"] != "AgentConnected" for c in without)
+
+
+@pytest.mark.parametrize(
+    ("node_unresponsive", "pods", "expected"),
+    [
+        (True, [], ("Failed", "NodeUnresponsive")),
+        (False, [], ("Failed", "PodNotExists")),
+        (True, [pod("host-a", "Running", True)], ("Running", None)),  # a live pod keeps it running
+    ],
+)
+def test_node_loss_rule(node_unresponsive: bool, pods: list[dict], expected: tuple) -> None:
+    instance = running_with({})
+    status = plan_vmi(instance, pods, node_unresponsive=node_unresponsive).status or instance["status"]
+    assert (status["phase"], status.get("reason")) == expected
+
+
+def test_terminating_pod_counts_as_live_on_a_lost_node() -> None:
+    terminating = pod("host-a", "Running", True)
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    status = plan_vmi(running_with({}), [terminating], node_unresponsive=True).status
+    assert status["phase"] == "Running"
+    assert next(c for c in status["conditions"] if c["type"] == "Ready")["reason"] == "PodTerminating"
+
+
+@pytest.mark.parametrize(
+    ("beat", "expected"),
+    [(None, False), ("2026-01-01T00:00:00Z", True), ("2026-01-01T00:04:59Z", False), ("garbage", False)],
+)
+def test_unresponsive_after_the_heartbeat_timeout(beat: str | None, expected: bool) -> None:
+    node = {"metadata": {"name": "n", "annotations": {HEARTBEAT_ANNOTATION: beat} if beat else {}}}
+    at = datetime(2026, 1, 1, 0, 5, 1, tzinfo=UTC)
+    assert unresponsive(node, at, timeout=300) is expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .kubevirt_crds import generate_crds
@@ -33,8 +34,12 @@ def install_kubevirt_crds(plane: Plane) -> None:
     plane.wait_for_crds([crd["metadata"]["name"] for crd in crds])
 
 
-def start_simulator(plane: Plane) -> None:
-    """The simulator is a separate controller process, as KubeVirt's controllers are."""
+def start_simulator(plane: Plane, flags: Sequence[str] = ()) -> None:
+    """The simulator is a separate controller process, as KubeVirt's controllers are.
+
+    `flags` are extra command-line flags (`python -m virtstack_testbed.simulator --help`), e.g.
+    `--heartbeat-timeout-seconds=5` so that tests of node loss take seconds instead of minutes.
+    """
     ready_file = Path(plane.run_dir) / "simulator.ready"
     ready_file.unlink(missing_ok=True)
     record = plane.start(
@@ -45,6 +50,7 @@ def start_simulator(plane: Plane) -> None:
             "virtstack_testbed.simulator",
             f"--kubeconfig={plane.kubeconfig}",
             f"--ready-file={ready_file}",
+            *flags,
         ],
     )
     wait_until(ready_file.exists, 60, "waiting for the KubeVirt simulator to sync its caches", record)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from .plane import Plane
+from .simulator.guest import AGENT_ANNOTATION, GUEST_ANNOTATION
+from .stack import SIMULATOR, start_simulator
 
 
 @dataclass
@@ -77,3 +80,64 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 def condition(obj: dict | None, kind: str) -> dict | None:
     return next((c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == kind), None)
+
+
+# --- the simulator's fault injection (tests marked `simulator`; see testbed/README.md) ---------------
+
+
+def restart_simulator(cluster: Cluster, *flags: str) -> None:
+    """Stop the KubeVirt simulator and start it again with these flags (none: its defaults)."""
+    assert cluster.plane is not None, "restarting the simulator needs the local testbed"
+    cluster.plane.stop_process(SIMULATOR)
+    start_simulator(cluster.plane, flags)
+
+
+@contextmanager
+def simulator_flags(cluster: Cluster, *flags: str) -> Iterator[None]:
+    """Run the simulator with these flags inside the block, with its defaults again afterwards."""
+    restart_simulator(cluster, *flags)
+    try:
+        yield
+    finally:
+        restart_simulator(cluster)
+
+
+def guest_event(cluster: Cluster, namespace: str, vmi: str, event: str) -> None:
+    """Make the VMI's guest `shutdown`, `crash` or `boot-failure` (simulator/guest.py)."""
+    cluster.kubectl("annotate", "--overwrite", "-n", namespace, f"vmi/{vmi}", f"{GUEST_ANNOTATION}={event}")
+
+
+def guest_agent(cluster: Cluster, namespace: str, vmi: str, connected: bool) -> None:
+    """Connect or disconnect the VMI's QEMU guest agent (condition AgentConnected)."""
+    value = f"{AGENT_ANNOTATION}=true" if connected else f"{AGENT_ANNOTATION}-"
+    cluster.kubectl("annotate", "--overwrite", "-n", namespace, f"vmi/{vmi}", value)
+
+
+def kubevirt_vm(
+    name: str,
+    run_strategy: str | None = "Always",
+    annotations: dict[str, str] | None = None,
+    memory: str = "128Mi",
+    **spec: Any,
+) -> dict:
+    """A minimal valid KubeVirt VirtualMachine (container disk, pod network); `spec` adds VM spec fields."""
+    vm_spec: dict[str, Any] = {
+        "template": {
+            "metadata": {"annotations": dict(annotations or {})},
+            "spec": {
+                "domain": {
+                    "memory": {"guest": memory},
+                    "devices": {
+                        "disks": [{"name": "root", "disk": {"bus": "virtio"}}],
+                        "interfaces": [{"name": "default", "masquerade": {}}],
+                    },
+                },
+                "networks": [{"name": "default", "pod": {}}],
+                "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}}],
+            },
+        },
+        **spec,
+    }
+    if run_strategy is not None:
+        vm_spec["runStrategy"] = run_strategy
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": name}, "spec": vm_spec}

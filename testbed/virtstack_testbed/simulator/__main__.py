@@ -10,6 +10,7 @@ from pathlib import Path
 from kubernetes_asyncio import client, config
 
 from .controllers import Simulator
+from .options import Options
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -17,7 +18,12 @@ async def _run(args: argparse.Namespace) -> None:
     await config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = 32
     async with client.ApiClient(configuration) as api:
-        simulator = Simulator(api, heartbeat_seconds=args.heartbeat_seconds)
+        options = Options(
+            heartbeat_seconds=args.heartbeat_seconds,
+            heartbeat_timeout_seconds=args.heartbeat_timeout_seconds,
+            backoff_scale=args.backoff_scale,
+        )
+        simulator = Simulator(api, options)
         await simulator.run(on_synced=lambda: args.ready_file and Path(args.ready_file).touch())
 
 
@@ -25,11 +31,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="virtstack-kubevirt-simulator", description=__doc__)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--ready-file", help="touched once the caches are synced")
+    defaults = Options()
     parser.add_argument(
         "--heartbeat-seconds",
         type=float,
-        default=15.0,
-        help="virt-handler heartbeat period (KubeVirt: about 60 s, jittered)",
+        default=defaults.heartbeat_seconds,
+        help="virt-handler heartbeat period (KubeVirt's: about 60 s, jittered)",
+    )
+    parser.add_argument(
+        "--heartbeat-timeout-seconds",
+        type=float,
+        default=defaults.heartbeat_timeout_seconds,
+        help="a node whose heartbeat is older is unresponsive (KubeVirt's: 300 s)",
+    )
+    parser.add_argument(
+        "--backoff-scale",
+        type=float,
+        default=defaults.backoff_scale,
+        help="multiplies the VM startFailure back-off, 10 s x count^2 capped at 300 s (KubeVirt's: 1)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

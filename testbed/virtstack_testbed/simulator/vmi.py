@@ -1,8 +1,10 @@
 """KubeVirt's VMI lifecycle, virt-controller and virt-handler halves together (pure).
 
 Follows kubevirt/kubevirt pkg/virt-controller/watch/vmi/lifecycle.go (Pending -> Scheduling ->
-Scheduled as the launcher pod is created, bound and started) and pkg/virt-handler/vm.go
-(Scheduled -> Running once the domain runs; the simulated domain starts at once).
+Scheduled as the launcher pod is created, bound and started; a VMI whose pod is gone fails),
+pkg/virt-handler/vm.go (Scheduled -> Running once the domain runs; the simulated domain starts at
+once; guest shutdown -> Succeeded, crash -> Failed, injected through guest.py) and
+pkg/virt-controller/watch/node/node.go (the node-loss rule, see node.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 from .clock import now
+from .guest import BOOT_FAILURE, CRASH, SHUTDOWN, agent_connected, guest_event
+from .node import NODE_UNRESPONSIVE
 from .vm import FINAL_PHASES
 
 FOREGROUND_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
@@ -36,7 +40,8 @@ def pod_condition(pod: dict | None, kind: str) -> dict | None:
     return next((c for c in (pod or {}).get("status", {}).get("conditions", []) if c["type"] == kind), None)
 
 
-def plan_vmi(vmi: dict, pods: list[dict]) -> VmiPlan:
+def plan_vmi(vmi: dict, pods: list[dict], node_unresponsive: bool = False) -> VmiPlan:
+    """The VMI's next step. `node_unresponsive`: the heartbeat of the VMI's node has expired."""
     status = dict(vmi.get("status") or {})
     plan = VmiPlan()
     current = _current_pod(pods, status)
@@ -45,11 +50,11 @@ def plan_vmi(vmi: dict, pods: list[dict]) -> VmiPlan:
     elif status.get("phase") in FINAL_PHASES:
         plan.delete_pods = [p["metadata"]["name"] for p in live_pods(pods)]
     else:
-        _advance_phase(vmi, pods, current, status, plan)
+        _advance_phase(vmi, pods, current, status, plan, node_unresponsive)
     if status.get("phase") in ("Scheduled", "Running") and current is not None:
         status["interfaces"] = _interfaces(vmi, current)
         status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
-    status["conditions"] = _conditions(status, current)
+    status["conditions"] = _conditions(status, current, agent_connected(vmi))
     _record_phase_transition(vmi.get("status") or {}, status)
     if status != (vmi.get("status") or {}):
         plan.status = status
@@ -68,8 +73,11 @@ def _plan_deletion(vmi: dict, pods: list[dict], status: dict, plan: VmiPlan) -> 
         plan.finalizers = [f for f in finalizers if f != FOREGROUND_FINALIZER]
 
 
-def _advance_phase(vmi: dict, pods: list[dict], current: dict | None, status: dict, plan: VmiPlan) -> None:
+def _advance_phase(
+    vmi: dict, pods: list[dict], current: dict | None, status: dict, plan: VmiPlan, node_unresponsive: bool
+) -> None:
     phase = status.get("phase")
+    event = guest_event(vmi)
     if not phase:
         status["phase"] = "Pending"
         finalizers = vmi["metadata"].get("finalizers") or []
@@ -82,15 +90,23 @@ def _advance_phase(vmi: dict, pods: list[dict], current: dict | None, status: di
             plan.create_pod = True
     elif current is None or current["status"].get("phase") in FINAL_PHASES:
         # lifecycle.go: a Scheduling/Scheduled/Running VMI whose pod is gone or ended has failed;
-        # a pod that is merely Terminating keeps the VMI as it is.
+        # a pod that is merely Terminating keeps the VMI as it is. node.go: when the VMI's node has
+        # stopped beating too, virt-controller's node controller fails it with NodeUnresponsive.
         status["phase"] = "Failed"
-        status["reason"] = "PodNotExists" if current is None else "PodFailed"
+        if node_unresponsive and status.get("nodeName"):
+            status["reason"] = NODE_UNRESPONSIVE
+        else:
+            status["reason"] = "PodNotExists" if current is None else "PodFailed"
     elif phase == "Scheduling" and _pod_started(current):
         status["phase"] = "Scheduled"
         status["nodeName"] = current["spec"]["nodeName"]
         plan.labels[LABEL_NODE_NAME] = current["spec"]["nodeName"]
     elif phase == "Scheduled":
-        status["phase"] = "Running"
+        # virt-handler.go: the domain starts, or (injected) never does.
+        status["phase"] = "Failed" if event == BOOT_FAILURE else "Running"
+    elif phase == "Running" and event in (SHUTDOWN, CRASH):
+        # virt-handler.go: domain Shutoff/Shutdown -> Succeeded; Crashed / guest panic -> Failed.
+        status["phase"] = "Succeeded" if event == SHUTDOWN else "Failed"
 
 
 def _current_pod(pods: list[dict], status: dict) -> dict | None:
@@ -128,7 +144,7 @@ def _interfaces(vmi: dict, pod: dict) -> list[dict]:
     ]
 
 
-def _conditions(status: dict, pod: dict | None) -> list[dict]:
+def _conditions(status: dict, pod: dict | None, agent: bool = False) -> list[dict]:
     previous = {c["type"]: c for c in status.get("conditions", [])}
     conditions: list[dict] = []
     scheduled = pod_condition(pod, "PodScheduled")
@@ -157,6 +173,9 @@ def _conditions(status: dict, pod: dict | None) -> list[dict]:
     conditions.append(ready)
     if status.get("phase") == "Running":
         conditions.append({"type": "LiveMigratable", "status": "True"})
+        if agent:
+            # virt-handler: AgentConnected=True while the agent answers; removed (never False) when it goes.
+            conditions.append({"type": "AgentConnected", "status": "True"})
     return [_with_times(c, previous.get(c["type"])) for c in conditions]
 
 

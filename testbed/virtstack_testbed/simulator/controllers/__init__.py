@@ -1,0 +1,83 @@
+"""The simulator's controllers: informers feed work queues; each sync reads caches, plans, writes.
+
+One module per KubeVirt controller (vm_controller, vmi_controller, node_controller); this module
+wires their informers and queues together. Every write sends fieldValidation=Strict (kube.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from kubernetes_asyncio import client
+
+from ..informer import Informer, Resource, object_key
+from ..launcher import LABEL_APP, LABEL_CREATED_BY
+from ..options import Options
+from .kube import Kube
+from .node_controller import NodeController
+from .vm_controller import VmController
+from .vmi_controller import VmiController
+
+VMS = Resource("kubevirt.io", "v1", "virtualmachines")
+VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+PODS = Resource("", "v1", "pods")
+NODES = Resource("", "v1", "nodes")
+
+
+class Simulator:
+    def __init__(self, api: client.ApiClient, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.kube = Kube(api)
+        self.vms = Informer(api, VMS, self._vm_changed)
+        self.vmis = Informer(api, VMIS, self._vmi_changed)
+        self.pods = Informer(api, PODS, self._pod_changed, label_selector=f"{LABEL_APP}=virt-launcher")
+        self.nodes = Informer(api, NODES, self._node_changed)
+        self.vm = VmController(self)
+        self.vmi = VmiController(self)
+        self.node = NodeController(self)
+
+    @property
+    def informers(self) -> list[Informer]:
+        return [self.vms, self.vmis, self.pods, self.nodes]
+
+    async def run(self, on_synced: Callable[[], object]) -> None:
+        tasks = [asyncio.create_task(i.run()) for i in self.informers]
+        await asyncio.gather(*(i.synced.wait() for i in self.informers))
+        await self.node.heartbeat_all()
+        tasks += [asyncio.create_task(c) for c in (self.vm.run(), self.vmi.run(), self.node.run())]
+        on_synced()
+        await asyncio.gather(*tasks)
+
+    # --- event routing -----------------------------------------------------------------------
+    def _vm_changed(self, old: dict | None, new: dict | None) -> None:
+        self.vm.queue.add(object_key(new or old))
+
+    def _vmi_changed(self, old: dict | None, new: dict | None) -> None:
+        key = object_key(new or old)
+        self.vmi.queue.add(key)
+        self.vm.queue.add(key)
+
+    def _pod_changed(self, old: dict | None, new: dict | None) -> None:
+        pod = new or old
+        if new is not None and old is None:
+            self.vmi.pod_observed(pod["metadata"]["labels"].get(LABEL_CREATED_BY))
+        domain = (pod["metadata"].get("annotations") or {}).get("kubevirt.io/domain")
+        if domain:
+            self.vmi.queue.add((pod["metadata"]["namespace"], domain))
+
+    def _node_changed(self, old: dict | None, new: dict | None) -> None:
+        self.node.queue.add(object_key(new or old))
+
+    # --- cache queries -----------------------------------------------------------------------
+    def pods_of(self, vmi: dict) -> list[dict]:
+        uid = vmi["metadata"]["uid"]
+        namespace = vmi["metadata"]["namespace"]
+        return [
+            p
+            for (ns, _), p in self.pods.cache.items()
+            if ns == namespace and p["metadata"]["labels"].get(LABEL_CREATED_BY) == uid
+        ]
+
+    def vmis_on_node(self, node: str) -> list[dict]:
+        return [v for v in self.vmis.cache.values() if (v.get("status") or {}).get("nodeName") == node]

@@ -1,0 +1,68 @@
+"""KubeVirt's VMI controller and virt-handler's part of the VMI lifecycle (decisions in ../vmi.py).
+
+Follows kubevirt/kubevirt pkg/virt-controller/watch/vmi/lifecycle.go (launcher pod, phases,
+finalizers), pkg/virt-handler/vm.go (Running, guest events) and the node-loss rule of
+pkg/virt-controller/watch/node/node.go. Pods created but not yet seen by the informer are counted
+per VMI uid (KubeVirt's expectations), so a stale cache never creates a second launcher pod.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kubernetes_asyncio.client.exceptions import ApiException
+from virtstack.workqueue import WorkQueue
+
+from ..informer import Key
+from ..launcher import launcher_pod
+from ..vmi import plan_vmi
+from .kube import KUBEVIRT, STRICT, ignore_not_found, merge_patch_for
+
+if TYPE_CHECKING:
+    from . import Simulator
+
+
+class VmiController:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.queue = WorkQueue("vmi", self.sync)
+        self._expected_pods: dict[str, int] = {}
+
+    async def run(self) -> None:
+        await self.queue.run()
+
+    def pod_observed(self, vmi_uid: str | None) -> None:
+        if vmi_uid in self._expected_pods:
+            self._expected_pods[vmi_uid] -= 1
+            if self._expected_pods[vmi_uid] <= 0:
+                del self._expected_pods[vmi_uid]
+
+    async def sync(self, key: Key) -> None:
+        vmi = self.sim.vmis.cache.get(key)
+        if vmi is None:
+            return
+        namespace, name = key
+        node_lost = self.sim.node.unresponsive((vmi.get("status") or {}).get("nodeName"))
+        plan = plan_vmi(vmi, self.sim.pods_of(vmi), node_unresponsive=node_lost)
+        uid = vmi["metadata"]["uid"]
+        core = self.sim.kube.core
+        if plan.create_pod and uid not in self._expected_pods:
+            self._expected_pods[uid] = 1
+            try:
+                await core.create_namespaced_pod(namespace, launcher_pod(vmi), field_validation=STRICT)
+            except ApiException:
+                self._expected_pods.pop(uid, None)
+                raise
+        for pod in plan.delete_pods:
+            await ignore_not_found(core.delete_namespaced_pod(pod, namespace))
+        patch: dict = {}
+        if plan.status is not None:
+            patch["status"] = merge_patch_for(vmi.get("status") or {}, plan.status)
+        if plan.labels:
+            patch["metadata"] = {"labels": plan.labels}
+        if plan.finalizers is not None:
+            patch.setdefault("metadata", {})["finalizers"] = plan.finalizers
+        if patch:
+            # Optimistic concurrency: a patch computed from a stale cache fails with 409 and is retried.
+            patch.setdefault("metadata", {})["resourceVersion"] = vmi["metadata"]["resourceVersion"]
+            await self.sim.kube.patch(KUBEVIRT, namespace, "virtualmachineinstances", name, patch)

@@ -1,0 +1,17 @@
+"""The simulator's tunables: KubeVirt's defaults, shortened by tests through CLI flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .node import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True)
+class Options:
+    # virt-handler's heartbeat period (pkg/virt-handler/heartbeat/heartbeat.go: 1 min, jittered).
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    # virt-controller's node controller: a heartbeat older than this makes the node unresponsive (5 min).
+    heartbeat_timeout_seconds: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+    # Multiplies the VM controller's startFailure back-off (10 s x count^2, cap 300 s); 1 = KubeVirt's.
+    backoff_scale: float = 1.0
