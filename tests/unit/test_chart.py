@@ -148,7 +148,8 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_needs() -> None:
 def test_watch_namespaces_gives_roles_in_those_namespaces_only() -> None:
     docs = render(*MODES["namespaced"])
     (cluster_role,) = by_kind(docs, "ClusterRole")
-    assert permissions(cluster_role) == CLUSTER_PERMISSIONS, "only cluster-scoped kinds stay cluster-wide"
+    namespaces = {("", "namespaces"): {"get", "list", "watch"}}  # kopf follows the watched namespaces
+    assert permissions(cluster_role) == CLUSTER_PERMISSIONS | namespaces, "only cluster-scoped kinds stay cluster-wide"
     (cluster_binding,) = by_kind(docs, "ClusterRoleBinding")
     assert cluster_binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in by_kind(docs, "Role")}
