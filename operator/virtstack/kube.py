@@ -14,6 +14,10 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 
 
+def _snake(kind: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in kind).lstrip("_")
+
+
 def _split(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
@@ -24,6 +28,7 @@ class Kube:
 
     def __init__(self, api: client.ApiClient) -> None:
         self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
 
     async def apply(self, obj: dict, plural: str) -> dict:
         """Server-side apply of a namespaced custom object we own; force takes fields back from others."""
@@ -41,6 +46,41 @@ class Kube:
             field_validation=STRICT,
             _content_type=APPLY_PATCH,
         )
+
+    async def apply_core(self, obj: dict) -> dict:
+        """Server-side apply of a core/v1 object we own (Secret, Service)."""
+        meta = obj["metadata"]
+        patch = getattr(self.core, f"patch_namespaced_{_snake(obj['kind'])}")
+        response = await patch(
+            meta["name"],
+            meta["namespace"],
+            obj,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            field_validation=STRICT,
+            _content_type=APPLY_PATCH,
+            _preload_content=False,
+        )
+        async with response:
+            return await response.json()
+
+    async def delete_core(self, kind: str, namespace: str, name: str) -> None:
+        try:
+            await getattr(self.core, f"delete_namespaced_{_snake(kind)}")(name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def read_secret(self, namespace: str, name: str) -> dict | None:
+        """A user's Secret as plain JSON, or None when it does not exist."""
+        try:
+            response = await self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        async with response:
+            return await response.json()
 
     async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> None:
         group, version = _split(api_version)

@@ -39,7 +39,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 300
     memo.settings = load_settings()
     memo.api = await _api_client()
-    memo.vm_controller = VirtualMachineController(Kube(memo.api))
+    memo.vm_controller = VirtualMachineController(Kube(memo.api), memo.settings)
     memo.tasks = [
         asyncio.create_task(memo.vm_controller.queue.run()),
         asyncio.create_task(_resync(memo.vm_controller)),

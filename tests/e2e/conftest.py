@@ -10,11 +10,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from virtstack.api.crd import all_crds
 from virtstack_testbed.processes import free_port, log_tail
 from virtstack_testbed.testing import Cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+# NodePort: a LoadBalancer never gets an address on a cluster without a cloud controller.
+OPERATOR_SETTINGS = {"exposeServiceType": "NodePort"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,11 +39,14 @@ def virtstack_crds(cluster: Cluster) -> None:
 def operator(cluster: Cluster, virtstack_crds: None):
     """The operator as a real process with its own event loop, as it runs in production."""
     port = free_port()
-    log_path = Path(tempfile.mkdtemp(prefix="virtstack-operator-")) / "operator.log"
+    work = Path(tempfile.mkdtemp(prefix="virtstack-operator-"))
+    log_path = work / "operator.log"
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump(OPERATOR_SETTINGS))
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz"],
-            env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
+            env={**os.environ, "KUBECONFIG": cluster.kubeconfig, "VIRTSTACK_CONFIG": str(config)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

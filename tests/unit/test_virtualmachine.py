@@ -2,46 +2,71 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from virtstack.api.conditions import Condition, ConditionStatus
+from virtstack.api.settings import ServiceType, Settings
 from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus, VMState
-from virtstack.builders.kubevirt_vm import build_kubevirt_vm
-from virtstack.status.virtualmachine import compute_status
+from virtstack.builders.cloudinit import UserDataError, build_user_data_secret, cloud_init_volume, user_data_from_secret
+from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm
+from virtstack.builders.names import hostname, instance_name
+from virtstack.builders.service import build_service, public_address
+from virtstack.status.support import unsupported_fields
+from virtstack.status.virtualmachine import Observed, compute_status
 
 NOW = "2026-11-25T12:00:00Z"
 LATER = "2026-11-25T12:05:00Z"
+IMAGE = {"template": {"image": "quay.io/containerdisks/fedora:41"}}
 
 
-def spec(state: str = "Running") -> VirtualMachineSpec:
+def spec(state: str = "Running", **fields: object) -> VirtualMachineSpec:
     return VirtualMachineSpec.model_validate(
-        {
-            "state": state,
-            "resources": {"cpu": 2, "memory": "4Gi"},
-            "source": {"template": {"image": "quay.io/containerdisks/fedora:41"}},
-        }
+        {"state": state, "resources": {"cpu": 2, "memory": "4Gi"}, "source": IMAGE, **fields}
     )
 
 
-def kubevirt_vm(printable: str, strategy: str = "Always") -> dict:
+def build(vm_spec: VirtualMachineSpec, user_data: bytes | None = None, settings: Settings | None = None) -> dict:
+    return build_kubevirt_vm(VMInputs("web", "team-a", "uid-1", vm_spec, settings or Settings(), "i-0001", user_data))
+
+
+def template(built: dict) -> dict:
+    return built["spec"]["template"]["spec"]
+
+
+def kubevirt_vm(printable: str, strategy: str = "Once") -> dict:
     return {"spec": {"runStrategy": strategy}, "status": {"printableStatus": printable, "runStrategy": strategy}}
 
 
-def running_vmi(node: str = "host-a", ip: str = "10.244.1.7") -> dict:
-    return {
-        "metadata": {"name": "vm"},
-        "status": {"phase": "Running", "nodeName": node, "interfaces": [{"name": "default", "ipAddress": ip}]},
-    }
+def vmi(phase: str = "Running", node: str | None = "host-a", ip: str = "10.244.1.7", reason: str | None = None) -> dict:
+    status: dict = {"phase": phase, "interfaces": [{"name": "default", "ipAddress": ip}]}
+    if node:
+        status["nodeName"] = node
+    if reason:
+        status["reason"] = reason
+    return {"metadata": {"name": "vm"}, "status": status}
+
+
+def observed(kv: dict | None, instance: dict | None = None, **extra: object) -> Observed:
+    return Observed(kubevirt_vm=kv, vmi=instance, instance_name="i-0001", **extra)
 
 
 def ready(status: VirtualMachineStatus) -> Condition:
     return next(c for c in status.conditions if c.type == "Ready")
 
 
+# --- the KubeVirt VM --------------------------------------------------------------------------
+
+
 def test_kubevirt_vm_is_owned_labelled_and_named_like_ours() -> None:
-    built = build_kubevirt_vm("web", "team-a", "uid-1", spec())
+    built = build(spec(group="frontend", displayName="Web server", osType="Fedora 41"))
     meta = built["metadata"]
     assert (meta["name"], meta["namespace"]) == ("web", "team-a")
-    assert meta["labels"]["virtstack.io/vm"] == "web"
+    assert meta["labels"] == {
+        "virtstack.io/vm": "web",
+        "virtstack.io/group": "frontend",
+        "app.kubernetes.io/managed-by": "virtstack",
+    }
     assert meta["ownerReferences"] == [
         {
             "apiVersion": "virtstack.io/v1alpha1",
@@ -52,57 +77,201 @@ def test_kubevirt_vm_is_owned_labelled_and_named_like_ours() -> None:
             "blockOwnerDeletion": True,
         }
     ]
-    template = built["spec"]["template"]
-    assert template["metadata"]["labels"] == {"virtstack.io/vm": "web"}, "the VMI carries the label too"
-    domain = template["spec"]["domain"]
+    template_meta = built["spec"]["template"]["metadata"]
+    assert template_meta["labels"] == {"virtstack.io/vm": "web", "virtstack.io/group": "frontend"}
+    assert template_meta["annotations"] == {
+        "virtstack.io/instance-name": "i-0001",
+        "virtstack.io/display-name": "Web server",
+        "virtstack.io/os-type": "Fedora 41",
+    }
+    domain = template(built)["domain"]
     assert domain["cpu"]["sockets"] == 2 and domain["memory"]["guest"] == "4Gi"
-    disk_names = [d["name"] for d in domain["devices"]["disks"]]
-    assert disk_names == [v["name"] for v in template["spec"]["volumes"]], "every disk has its volume"
-
-
-@pytest.mark.parametrize(("state", "strategy"), [("Running", "Always"), ("Stopped", "Halted")])
-def test_power_state_maps_to_run_strategy(state: str, strategy: str) -> None:
-    assert build_kubevirt_vm("vm", "ns", "uid", spec(state))["spec"]["runStrategy"] == strategy
+    assert template(built)["hostname"] == "web"
+    assert [d["name"] for d in domain["devices"]["disks"]] == [v["name"] for v in template(built)["volumes"]]
 
 
 @pytest.mark.parametrize(
-    ("wanted", "observed", "vmi", "state", "is_ready"),
+    ("state", "ha", "strategy"),
+    [
+        ("Running", True, "Always"),  # HA: restarted after any stop it did not ask for
+        ("Running", False, "Once"),  # non-HA: an ended VMI is kept, so the VM stays Stopped or Down
+        ("Stopped", True, "Halted"),
+        ("Stopped", False, "Halted"),
+    ],
+)
+def test_power_state_and_ha_map_to_run_strategy(state: str, ha: bool, strategy: str) -> None:
+    assert build(spec(state, highAvailability=ha))["spec"]["runStrategy"] == strategy
+
+
+@pytest.mark.parametrize(
+    ("source", "expected_volume", "data_volume_source"),
+    [
+        (
+            {"template": {"url": "https://example.org/d.qcow2"}},
+            {"dataVolume": {"name": "web-rootdisk"}},
+            {"source": {"http": {"url": "https://example.org/d.qcow2"}}},
+        ),
+        (
+            {"template": {"pvc": {"name": "golden"}}},
+            {"dataVolume": {"name": "web-rootdisk"}},
+            {"source": {"pvc": {"namespace": "team-a", "name": "golden"}}},
+        ),
+        (
+            {"template": {"dataSource": {"name": "fedora", "namespace": "os-images"}}},
+            {"dataVolume": {"name": "web-rootdisk"}},
+            {"sourceRef": {"kind": "DataSource", "name": "fedora", "namespace": "os-images"}},
+        ),
+    ],
+)
+def test_template_sources_become_data_volume_templates(
+    source: dict, expected_volume: dict, data_volume_source: dict
+) -> None:
+    built = build(spec(source=source, rootDisk={"size": "20Gi"}), settings=Settings(defaultStorageClass="fast"))
+    assert template(built)["volumes"][0] == {"name": "rootdisk", **expected_volume}
+    (data_volume,) = built["spec"]["dataVolumeTemplates"]
+    assert data_volume["metadata"]["name"] == "web-rootdisk"
+    assert data_volume["spec"] == {
+        **data_volume_source,
+        "storage": {"resources": {"requests": {"storage": "20Gi"}}, "storageClassName": "fast"},
+    }
+
+
+def test_placement_becomes_scheduler_constraints() -> None:
+    placement = {
+        "zone": "zone-b",
+        "hostTags": {"virtstack.io/ssd": "true"},
+        "osPreference": "windows",
+        "allocation": "Pack",
+    }
+    built = template(build(spec(placement=placement)))
+    assert built["nodeSelector"] == {"virtstack.io/ssd": "true", "topology.kubernetes.io/zone": "zone-b"}
+    preferred = built["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred[0]["preference"]["matchExpressions"][0]["values"] == ["windows"]
+    assert built["schedulerName"] == "virtstack-pack"
+    assert template(build(spec()))["schedulerName"] == "default-scheduler"
+    assert "nodeSelector" not in template(build(spec()))
+
+
+def test_small_user_data_is_inline_large_goes_through_the_operators_secret() -> None:
+    small = template(build(spec(), user_data=b"#cloud-config\n"))
+    assert small["volumes"][1] == {"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}
+    assert small["domain"]["devices"]["disks"][1]["name"] == "cloudinitdisk"
+    large = template(build(spec(), user_data=b"x" * 3000))
+    assert large["volumes"][1]["cloudInitNoCloud"] == {"userDataSecretRef": {"name": "web-cloudinit"}}
+    assert cloud_init_volume("web", b"x" * 3000)[1] is True
+    secret = build_user_data_secret("web", "team-a", "uid-1", b"x" * 3000)
+    assert base64.b64decode(secret["data"]["userdata"]) == b"x" * 3000
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+
+
+def test_user_data_from_a_secret_names_the_problem_and_the_fix() -> None:
+    encoded = base64.b64encode(b"#cloud-config").decode()
+    assert user_data_from_secret({"data": {"userdata": encoded}}, "s", "userdata") == b"#cloud-config"
+    with pytest.raises(UserDataError, match="Secret s .* does not exist: create it"):
+        user_data_from_secret(None, "s", "userdata")
+    with pytest.raises(UserDataError, match="no key 'userdata'.*its keys: other"):
+        user_data_from_secret({"data": {"other": encoded}}, "s", "userdata")
+    too_big = base64.b64encode(b"x" * 24577).decode()
+    with pytest.raises(UserDataError, match="over the 32768-byte limit"):
+        user_data_from_secret({"data": {"userdata": too_big}}, "s", "userdata")
+
+
+def test_expose_builds_a_service_selecting_the_vms_pods() -> None:
+    expose = spec(expose={"ports": [{"port": 80}, {"port": 443, "name": "https"}]}).expose
+    service = build_service("web", "team-a", "uid-1", expose, ServiceType.NODE_PORT)
+    assert service["spec"]["selector"] == {"virtstack.io/vm": "web"}
+    assert service["spec"]["type"] == "NodePort"
+    assert [p["name"] for p in service["spec"]["ports"]] == ["tcp-80", "https"]
+    live = {**service, "spec": {**service["spec"], "ports": [{"port": 80, "nodePort": 31080}]}}
+    assert public_address(live, {"host-a": "10.240.0.10"}, "host-a") == "10.240.0.10:31080"
+    balanced = {**service, "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}}
+    assert public_address(balanced, {}, None) == "203.0.113.7"
+
+
+def test_instance_name_is_an_rfc1123_label_with_optional_display_name() -> None:
+    uid = "3f2a9c1e-0000-4000-8000-000000000000"
+    assert instance_name(uid, "Web Server #1", False) == "i-3f2a9c1e"
+    assert instance_name(uid, "Web Server #1", True) == "i-3f2a9c1e-web-server-1"
+    assert len(instance_name(uid, "x" * 100, True)) == 63
+    assert hostname("My.VM", spec()) == "my-vm"
+    assert hostname("web", spec(hostname="front")) == "front"
+
+
+def test_fields_not_carried_out_yet_are_reported_not_ignored() -> None:
+    assert unsupported_fields(spec()) == []
+    assert unsupported_fields(spec(gpu={"profile": "grid"}, sshKeyPairs=["k"])) == ["spec.sshKeyPairs", "spec.gpu"]
+    assert unsupported_fields(spec(placement={"host": "host-a"})) == ["spec.placement.host"]
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "kv", "instance", "state", "is_ready"),
     [
         ("Running", None, None, VMState.CREATING, False),
         ("Running", kubevirt_vm("Starting"), None, VMState.STARTING, False),
-        ("Running", kubevirt_vm("ErrorUnschedulable"), None, VMState.STARTING, False),
-        ("Running", kubevirt_vm("Running"), running_vmi(), VMState.RUNNING, True),
+        ("Running", kubevirt_vm("ErrorUnschedulable"), vmi("Scheduling", node=None), VMState.STARTING, False),
+        ("Running", kubevirt_vm("Running"), vmi(), VMState.RUNNING, True),
         ("Running", kubevirt_vm("Stopped"), None, VMState.STARTING, False),
+        ("Running", kubevirt_vm("Stopped"), vmi("Succeeded"), VMState.STOPPED, False),  # guest shut down (Once)
+        ("Running", kubevirt_vm("Stopped"), vmi("Failed", reason="NodeUnresponsive"), VMState.DOWN, False),
         ("Running", kubevirt_vm("CrashLoopBackOff"), None, VMState.ERROR, False),
-        ("Stopped", kubevirt_vm("Running", "Always"), running_vmi(), VMState.STOPPING, False),
+        ("Stopped", kubevirt_vm("Running", "Once"), vmi(), VMState.STOPPING, False),
         ("Stopped", kubevirt_vm("Stopped", "Halted"), None, VMState.STOPPED, True),
         ("Running", kubevirt_vm("Terminating"), None, VMState.DESTROYING, False),
     ],
 )
-def test_state_and_ready(wanted: str, observed: dict | None, vmi: dict | None, state: VMState, is_ready: bool) -> None:
-    status = compute_status(4, spec(wanted), observed, vmi, VirtualMachineStatus(), NOW)
+def test_state_and_ready(wanted: str, kv: dict | None, instance: dict | None, state: VMState, is_ready: bool) -> None:
+    status = compute_status(4, spec(wanted), observed(kv, instance), VirtualMachineStatus(), NOW)
     assert status.state is state
     assert (ready(status).status is ConditionStatus.TRUE) is is_ready
     assert ready(status).observedGeneration == status.observedGeneration == 4
 
 
+def test_down_and_guest_shutdown_say_why_and_how_to_start_again() -> None:
+    down = compute_status(
+        1,
+        spec(),
+        observed(kubevirt_vm("Stopped"), vmi("Failed", reason="NodeUnresponsive")),
+        VirtualMachineStatus(),
+        NOW,
+    )
+    assert ready(down).reason == "Down" and "NodeUnresponsive" in ready(down).message
+    assert down.host is None and down.ipAddresses == []
+    shutdown = compute_status(
+        1, spec(), observed(kubevirt_vm("Stopped"), vmi("Succeeded")), VirtualMachineStatus(), NOW
+    )
+    assert ready(shutdown).reason == "GuestShutdown" and "Stopped and back to Running" in ready(shutdown).message
+
+
 def test_ready_is_false_until_kubevirt_has_seen_the_new_run_strategy() -> None:
-    stale = {"spec": {"runStrategy": "Halted"}, "status": {"printableStatus": "Stopped", "runStrategy": "Always"}}
-    status = compute_status(2, spec("Stopped"), stale, None, VirtualMachineStatus(), NOW)
+    stale = {"spec": {"runStrategy": "Halted"}, "status": {"printableStatus": "Stopped", "runStrategy": "Once"}}
+    status = compute_status(2, spec("Stopped"), observed(stale), VirtualMachineStatus(), NOW)
     assert ready(status).status is ConditionStatus.FALSE
 
 
-def test_running_vm_reports_host_ip_and_scheduled() -> None:
+def test_running_vm_reports_host_zone_ip_address_and_names() -> None:
     status = compute_status(
-        1, spec(), kubevirt_vm("Running"), running_vmi("host-b", "10.244.2.9"), VirtualMachineStatus(), NOW
+        1,
+        spec(),
+        observed(
+            kubevirt_vm("Running"),
+            vmi("Running", "host-b", "10.244.2.9"),
+            zone="zone-a",
+            public_address="10.240.0.11:31080",
+        ),
+        VirtualMachineStatus(),
+        NOW,
     )
-    assert (status.host, status.ipAddresses) == ("host-b", ["10.244.2.9"])
+    assert (status.host, status.zone, status.ipAddresses) == ("host-b", "zone-a", ["10.244.2.9"])
+    assert status.publicAddress == "10.240.0.11:31080" and status.instanceName == "i-0001"
     scheduled = next(c for c in status.conditions if c.type == "Scheduled")
     assert scheduled.status is ConditionStatus.TRUE and "host-b" in scheduled.message
 
 
 def test_unschedulable_vmi_gives_scheduled_false_insufficient_capacity() -> None:
-    vmi = {
+    unschedulable = {
         "status": {
             "phase": "Scheduling",
             "conditions": [
@@ -113,19 +282,23 @@ def test_unschedulable_vmi_gives_scheduled_false_insufficient_capacity() -> None
                     "message": "0/3 nodes are available: 3 Insufficient nvidia.com/GRID_K240Q.",
                 }
             ],
-        }
+        },
+        "metadata": {},
     }
-    status = compute_status(1, spec(), kubevirt_vm("ErrorUnschedulable"), vmi, VirtualMachineStatus(), NOW)
+    status = compute_status(
+        1, spec(), observed(kubevirt_vm("ErrorUnschedulable"), unschedulable), VirtualMachineStatus(), NOW
+    )
     scheduled = next(c for c in status.conditions if c.type == "Scheduled")
     assert (scheduled.status, scheduled.reason) == (ConditionStatus.FALSE, "InsufficientCapacity")
     assert "Insufficient nvidia.com/GRID_K240Q" in scheduled.message
 
 
 def test_transition_time_kept_while_status_unchanged_so_a_resync_writes_nothing() -> None:
-    first = compute_status(1, spec(), kubevirt_vm("Running"), running_vmi(), VirtualMachineStatus(), NOW)
-    second = compute_status(1, spec(), kubevirt_vm("Running"), running_vmi(), first, LATER)
+    running = observed(kubevirt_vm("Running"), vmi())
+    first = compute_status(1, spec(), running, VirtualMachineStatus(), NOW)
+    second = compute_status(1, spec(), running, first, LATER)
     assert second == first
-    stopped = compute_status(2, spec("Stopped"), kubevirt_vm("Stopped", "Halted"), None, first, LATER)
+    stopped = compute_status(2, spec("Stopped"), observed(kubevirt_vm("Stopped", "Halted")), first, LATER)
     assert ready(stopped).lastTransitionTime == NOW, "Ready stayed True: no transition"
-    starting = compute_status(3, spec(), kubevirt_vm("Starting"), None, stopped, LATER)
+    starting = compute_status(3, spec(), observed(kubevirt_vm("Starting")), stopped, LATER)
     assert ready(starting).lastTransitionTime == LATER

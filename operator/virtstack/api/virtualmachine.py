@@ -221,7 +221,18 @@ class VirtualMachineSpec(Spec):
             )
         ),
     )
-    group: str | None = Field(default=None, max_length=63, description="A free-form group, also set as a label.")
+    group: str | None = Field(
+        default=None,
+        max_length=63,
+        description="A group for people and selectors; also the label virtstack.io/group on the KubeVirt VM.",
+        json_schema_extra=rules(
+            rule(
+                "self.matches('^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$')",
+                "spec.group must be a label value: letters, digits, '-', '_' and '.', "
+                "starting and ending with a letter or digit",
+            )
+        ),
+    )
     osType: str | None = Field(
         default=None, max_length=128, description="The guest OS type; a change applies at the next start."
     )

@@ -1,17 +1,53 @@
-"""The KubeVirt VirtualMachine a virtstack VirtualMachine owns (pure: spec in, manifest out)."""
+"""The KubeVirt VirtualMachine a virtstack VirtualMachine owns (pure: spec in, manifest out).
+
+Power state and HA map onto KubeVirt's run strategies (kubevirt-behaviour.md §1):
+
+| spec.state | highAvailability | runStrategy | after a guest shutdown | after a crash or host loss |
+|------------|------------------|-------------|------------------------|----------------------------|
+| Stopped    | any              | Halted      | (no VMI)               | (no VMI)                   |
+| Running    | true             | Always      | restarted              | restarted                  |
+| Running    | false            | Once        | VMI kept: Stopped      | VMI kept: Down             |
+
+With Once the ended VMI stays, so the VM stays Stopped or Down until the user asks for a start
+(state Stopped then Running, or a reboot request), as CloudStack does for non-HA VMs.
+"""
 
 from __future__ import annotations
 
-from ..api.crd import GROUP, VERSION
+from dataclasses import dataclass
+
+from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec
-from .labels import MANAGED_BY, VM_LABEL
+from . import placement
+from .cloudinit import CLOUD_INIT_DISK, cloud_init_volume
+from .labels import GROUP_LABEL, MANAGED_BY, VM_LABEL
+from .names import display_name, hostname
+from .owner import owner_reference
 
 ROOT_DISK = "rootdisk"
 POD_NETWORK = "default"
+INSTANCE_NAME_ANNOTATION = "virtstack.io/instance-name"
+DISPLAY_NAME_ANNOTATION = "virtstack.io/display-name"
+OS_TYPE_ANNOTATION = "virtstack.io/os-type"
+
+
+@dataclass(frozen=True)
+class VMInputs:
+    """Everything the KubeVirt VM is built from, resolved by the controller beforehand."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: VirtualMachineSpec
+    settings: Settings
+    instance_name: str
+    user_data: bytes | None = None
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
-    return "Always" if spec.state is PowerState.RUNNING else "Halted"
+    if spec.state is PowerState.STOPPED:
+        return "Halted"
+    return "Always" if spec.highAvailability else "Once"
 
 
 def root_disk_name(name: str) -> str:
@@ -19,8 +55,70 @@ def root_disk_name(name: str) -> str:
     return f"{name}-rootdisk"
 
 
-def _root_volume(name: str, namespace: str, spec: VirtualMachineSpec) -> tuple[dict, list[dict]]:
+def build_kubevirt_vm(inputs: VMInputs) -> dict:
+    """Same name as ours, controller-owned by it, so garbage collection removes it with ours."""
+    name, spec = inputs.name, inputs.spec
+    root_volume, data_volumes = _root_volume(inputs)
+    disks = [{"name": ROOT_DISK, "disk": {"bus": "virtio"}}]
+    volumes = [root_volume]
+    if inputs.user_data is not None:
+        volume, _ = cloud_init_volume(name, inputs.user_data)
+        disks.append({"name": CLOUD_INIT_DISK, "disk": {"bus": "virtio"}})
+        volumes.append(volume)
+    template_spec: dict = {
+        "hostname": hostname(name, spec),
+        "domain": {
+            "cpu": {"sockets": spec.resources.cpu, "cores": 1, "threads": 1},
+            "memory": {"guest": spec.resources.memory},
+            "devices": {"disks": disks, "interfaces": [{"name": POD_NETWORK, "masquerade": {}}]},
+        },
+        "networks": [{"name": POD_NETWORK, "pod": {}}],
+        "volumes": volumes,
+        "schedulerName": placement.scheduler_name(spec.placement, inputs.settings.schedulerNames),
+    }
+    if selector := placement.node_selector(spec.placement):
+        template_spec["nodeSelector"] = selector
+    if affinity := placement.node_affinity(spec.placement):
+        template_spec["affinity"] = {"nodeAffinity": affinity}
+    vm_spec: dict = {
+        "runStrategy": run_strategy(spec),
+        "template": {"metadata": _template_metadata(inputs), "spec": template_spec},
+    }
+    if data_volumes:
+        vm_spec["dataVolumeTemplates"] = data_volumes
+    labels = {VM_LABEL: name, **MANAGED_BY}
+    if spec.group:
+        labels[GROUP_LABEL] = spec.group
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {
+            "name": name,
+            "namespace": inputs.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(name, inputs.uid)],
+        },
+        "spec": vm_spec,
+    }
+
+
+def _template_metadata(inputs: VMInputs) -> dict:
+    """Labels select the VM's pods (Services, affinity); annotations carry CloudStack's names to the VMI."""
+    labels = {VM_LABEL: inputs.name}
+    if inputs.spec.group:
+        labels[GROUP_LABEL] = inputs.spec.group
+    annotations = {
+        INSTANCE_NAME_ANNOTATION: inputs.instance_name,
+        DISPLAY_NAME_ANNOTATION: display_name(inputs.name, inputs.spec),
+    }
+    if inputs.spec.osType:
+        annotations[OS_TYPE_ANNOTATION] = inputs.spec.osType  # a template change: applies at the next start
+    return {"labels": labels, "annotations": annotations}
+
+
+def _root_volume(inputs: VMInputs) -> tuple[dict, list[dict]]:
     """The root disk's volume, and the DataVolume templates CDI fills it from (none for a container disk)."""
+    spec = inputs.spec
     template = spec.source.template
     if template is None:
         raise ValueError("an ISO source is not built here")
@@ -29,66 +127,16 @@ def _root_volume(name: str, namespace: str, spec: VirtualMachineSpec) -> tuple[d
     if template.url is not None:
         source: dict = {"source": {"http": {"url": template.url}}}
     elif template.pvc is not None:
-        source = {"source": {"pvc": {"namespace": namespace, "name": template.pvc.name}}}
+        source = {"source": {"pvc": {"namespace": inputs.namespace, "name": template.pvc.name}}}
     else:
         reference = template.dataSource
-        source = {
-            "sourceRef": {
-                "kind": "DataSource",
-                "name": reference.name,
-                **({"namespace": reference.namespace} if reference.namespace else {}),
-            }
-        }
+        namespace = {"namespace": reference.namespace} if reference.namespace else {}
+        source = {"sourceRef": {"kind": "DataSource", "name": reference.name, **namespace}}
     storage: dict = {}
     if spec.rootDisk.size is not None:
         storage["resources"] = {"requests": {"storage": spec.rootDisk.size}}
-    if spec.rootDisk.storageClassName is not None:
-        storage["storageClassName"] = spec.rootDisk.storageClassName
-    data_volume = {"metadata": {"name": root_disk_name(name)}, "spec": {**source, "storage": storage}}
-    return {"name": ROOT_DISK, "dataVolume": {"name": root_disk_name(name)}}, [data_volume]
-
-
-def build_kubevirt_vm(name: str, namespace: str, uid: str, spec: VirtualMachineSpec) -> dict:
-    """Same name as ours, controller-owned by it, so garbage collection removes it with ours."""
-    labels = {VM_LABEL: name, **MANAGED_BY}
-    root_volume, data_volumes = _root_volume(name, namespace, spec)
-    vm_spec: dict = {
-        "runStrategy": run_strategy(spec),
-        "template": {
-            "metadata": {"labels": {VM_LABEL: name}},
-            "spec": {
-                "domain": {
-                    "cpu": {"sockets": spec.resources.cpu, "cores": 1, "threads": 1},
-                    "memory": {"guest": spec.resources.memory},
-                    "devices": {
-                        "disks": [{"name": ROOT_DISK, "disk": {"bus": "virtio"}}],
-                        "interfaces": [{"name": POD_NETWORK, "masquerade": {}}],
-                    },
-                },
-                "networks": [{"name": POD_NETWORK, "pod": {}}],
-                "volumes": [root_volume],
-            },
-        },
-    }
-    if data_volumes:
-        vm_spec["dataVolumeTemplates"] = data_volumes
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "VirtualMachine",
-                    "name": name,
-                    "uid": uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": vm_spec,
-    }
+    storage_class = spec.rootDisk.storageClassName or inputs.settings.defaultStorageClass
+    if storage_class:
+        storage["storageClassName"] = storage_class
+    data_volume = {"metadata": {"name": root_disk_name(inputs.name)}, "spec": {**source, "storage": storage}}
+    return {"name": ROOT_DISK, "dataVolume": {"name": root_disk_name(inputs.name)}}, [data_volume]

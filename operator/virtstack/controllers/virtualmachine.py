@@ -1,6 +1,6 @@
-"""Reconcile one virtstack VirtualMachine: read, build, apply, compute status, write status.
+"""Reconcile one virtstack VirtualMachine: read, resolve, build, apply, compute status, write status.
 
-Level-triggered: it is run for a key whenever our VM, its KubeVirt VM or its VMI changes, and
+Level-triggered: it is run for a key whenever our VM or anything it owns or reads changes, and
 by the periodic resync; it compares before every write, so a second run writes nothing.
 """
 
@@ -13,11 +13,31 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..api.crd import GROUP, VERSION
+from ..api.settings import Settings
 from ..api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
-from ..builders.kubevirt_vm import build_kubevirt_vm
+from ..builders.cloudinit import (
+    UserDataError,
+    build_user_data_secret,
+    check_size,
+    cloud_init_volume,
+    user_data_from_secret,
+)
+from ..builders.cloudinit import secret_name as user_data_secret_name
+from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm
+from ..builders.names import display_name, instance_name
+from ..builders.placement import ZONE_LABEL
+from ..builders.service import build_service, public_address
 from ..kube import Kube
 from ..objects import is_subset, merge_patch
-from ..status.virtualmachine import compute_status, not_implemented_status, unsupported_fields
+from ..status.support import unsupported_fields
+from ..status.virtualmachine import (
+    NOT_IMPLEMENTED,
+    USER_DATA_INVALID,
+    Observed,
+    blocked_status,
+    compute_status,
+    not_implemented_message,
+)
 from ..workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -28,20 +48,25 @@ PLURAL = "virtualmachines"
 
 @dataclass
 class Indexes:
-    """kopf's in-memory indexes, filled before any handler runs: our VMs, KubeVirt VMs, VMIs."""
+    """kopf's in-memory indexes, filled before any handler runs."""
 
     vms: Any
     kubevirt_vms: Any
     vmis: Any
+    services: Any
+    secrets: Any
+    nodes: Any
 
-    def one(self, index: Any, key: Key) -> dict | None:
+    @staticmethod
+    def one(index: Any, key: Any) -> dict | None:
         store = index.get(key)
         return next(iter(store), None) if store else None
 
 
 class VirtualMachineController:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, settings: Settings) -> None:
         self.kube = kube
+        self.settings = settings
         self.queue = WorkQueue("virtualmachine", self.reconcile)
         self.indexes: Indexes | None = None
 
@@ -54,7 +79,7 @@ class VirtualMachineController:
 
     async def reconcile(self, key: Key) -> None:
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
-        vm = self.indexes.one(self.indexes.vms, key)
+        vm = Indexes.one(self.indexes.vms, key)
         if vm is None or vm["metadata"].get("deletionTimestamp"):
             return  # garbage collection removes what it owned
         namespace, name = key
@@ -66,16 +91,69 @@ class VirtualMachineController:
         generation = vm["metadata"].get("generation", 1)
         current = vm.get("status") or {}
         previous = VirtualMachineStatus.model_validate(current)
-        unsupported = unsupported_fields(spec)
-        if unsupported:
-            status = not_implemented_status(generation, unsupported, previous)
+        uid = vm["metadata"]["uid"]
+        # Generated once and kept: the setting may change later, the name must not.
+        name_of_instance = previous.instanceName or instance_name(
+            uid, display_name(name, spec), self.settings.appendDisplayNameToInstanceName
+        )
+        if unsupported := unsupported_fields(spec):
+            status = blocked_status(
+                generation, NOT_IMPLEMENTED, not_implemented_message(unsupported), previous, name_of_instance
+            )
         else:
-            desired = build_kubevirt_vm(name, namespace, vm["metadata"]["uid"], spec)
-            kubevirt_vm = self.indexes.one(self.indexes.kubevirt_vms, key)
-            if kubevirt_vm is None or not is_subset(desired, kubevirt_vm):
-                kubevirt_vm = await self.kube.apply(desired, PLURAL)
-            vmi = self.indexes.one(self.indexes.vmis, key)
-            status = compute_status(generation, spec, kubevirt_vm, vmi, previous)
+            try:
+                user_data = await self._user_data(namespace, spec)
+            except UserDataError as error:
+                status = blocked_status(generation, USER_DATA_INVALID, str(error), previous, name_of_instance)
+            else:
+                inputs = VMInputs(name, namespace, uid, spec, self.settings, name_of_instance, user_data)
+                status = compute_status(generation, spec, await self._apply_children(key, inputs), previous)
         patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
         if patch:
             await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)
+
+    async def _user_data(self, namespace: str, spec: VirtualMachineSpec) -> bytes | None:
+        if spec.userData is None:
+            return None
+        if spec.userData.inline is not None:
+            data = spec.userData.inline.encode()
+            check_size(data, "spec.userData.inline")
+            return data
+        reference = spec.userData.secretRef
+        secret = await self.kube.read_secret(namespace, reference.name)
+        return user_data_from_secret(secret, reference.name, reference.key)
+
+    async def _apply_children(self, key: Key, inputs: VMInputs) -> Observed:
+        """Make what the VM owns match the spec, writing only what differs; return what is observed."""
+        indexes = self.indexes
+        namespace, name = key
+        if inputs.user_data is not None and cloud_init_volume(name, inputs.user_data)[1]:
+            secret = build_user_data_secret(name, namespace, inputs.uid, inputs.user_data)
+            await self._ensure(secret, Indexes.one(indexes.secrets, (namespace, user_data_secret_name(name))))
+        service = Indexes.one(indexes.services, key)
+        if inputs.spec.expose is not None:
+            desired = build_service(name, namespace, inputs.uid, inputs.spec.expose, self.settings.exposeServiceType)
+            service = await self._ensure(desired, service)
+        elif service is not None:
+            await self.kube.delete_core("Service", namespace, name)
+            service = None
+        desired_vm = build_kubevirt_vm(inputs)
+        kubevirt_vm = Indexes.one(indexes.kubevirt_vms, key)
+        if kubevirt_vm is None or not is_subset(desired_vm, kubevirt_vm):
+            kubevirt_vm = await self.kube.apply(desired_vm, PLURAL)
+        vmi = Indexes.one(indexes.vmis, key)
+        host = (vmi or {}).get("status", {}).get("nodeName")
+        node = Indexes.one(indexes.nodes, host) if host else None
+        addresses = {host: node["address"]} if node and node.get("address") else {}
+        return Observed(
+            kubevirt_vm=kubevirt_vm,
+            vmi=vmi,
+            instance_name=inputs.instance_name,
+            zone=(node or {}).get("labels", {}).get(ZONE_LABEL),
+            public_address=public_address(service, addresses, host),
+        )
+
+    async def _ensure(self, desired: dict, actual: dict | None) -> dict:
+        if actual is not None and is_subset(desired, actual):
+            return actual
+        return await self.kube.apply_core(desired)

@@ -43,8 +43,33 @@ def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
     }
 
 
+@kopf.index("", "v1", "services", labels=OWNED)
+def owned_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[VM_LABEL]): _snapshot(body)}
+
+
+@kopf.index("", "v1", "secrets", labels=OWNED)
+def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    """Only what the comparison needs: the Secret's data stays out of memory except as applied."""
+    return {(namespace, name): {"metadata": dict(body["metadata"]), "data": dict(body.get("data") or {})}}
+
+
+@kopf.index("", "v1", "nodes")
+def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict:
+    addresses = status.get("addresses") or []
+    internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
+    return {name: {"labels": dict(labels), "address": internal}}
+
+
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
-    indexes = Indexes(vms=kwargs["virtstack_vms"], kubevirt_vms=kwargs["kubevirt_vms"], vmis=kwargs["kubevirt_vmis"])
+    indexes = Indexes(
+        vms=kwargs["virtstack_vms"],
+        kubevirt_vms=kwargs["kubevirt_vms"],
+        vmis=kwargs["kubevirt_vmis"],
+        services=kwargs["owned_services"],
+        secrets=kwargs["owned_secrets"],
+        nodes=kwargs["nodes"],
+    )
     memo.vm_controller.enqueue(key, indexes)
 
 
@@ -60,4 +85,14 @@ async def kubevirt_vm_changed(namespace: str, labels: kopf.Labels, memo: kopf.Me
 
 @kopf.on.event(*KUBEVIRT, "virtualmachineinstances", labels=OWNED, id="kubevirt-vmi-changed")
 async def kubevirt_vmi_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    _enqueue((namespace, labels[VM_LABEL]), memo, kwargs)
+
+
+@kopf.on.event("", "v1", "services", labels=OWNED, id="owned-service-changed")
+async def owned_service_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    _enqueue((namespace, labels[VM_LABEL]), memo, kwargs)
+
+
+@kopf.on.event("", "v1", "secrets", labels=OWNED, id="owned-secret-changed")
+async def owned_secret_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
     _enqueue((namespace, labels[VM_LABEL]), memo, kwargs)

@@ -6,6 +6,8 @@ generation: True for a VM that runs as asked and for one stopped as asked.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
 from ..builders.kubevirt_vm import run_strategy
@@ -13,55 +15,7 @@ from ..builders.kubevirt_vm import run_strategy
 READY = "Ready"
 SCHEDULED = "Scheduled"
 NOT_IMPLEMENTED = "NotImplemented"
-
-# Fields the operator does not carry out yet. A VM that sets one is not created (rather than
-# created without it) and says which, so nothing is silently ignored.
-_NOT_YET_RECONCILED = (
-    "displayName",
-    "hostname",
-    "group",
-    "osType",
-    "highAvailability",
-    "dynamicScaling",
-    "attachedISO",
-    "sshKeyPairs",
-    "userData",
-    "affinityGroups",
-    "gpu",
-    "placement",
-    "expose",
-    "rebootRequestedAt",
-    "reinstallRequestedAt",
-    "migration",
-)
-
-
-def unsupported_fields(spec: VirtualMachineSpec) -> list[str]:
-    """Spec fields set to something the operator cannot carry out yet."""
-    fields = [f"spec.{name}" for name in _NOT_YET_RECONCILED if name in spec.model_fields_set and getattr(spec, name)]
-    if spec.source.iso is not None:
-        fields.append("spec.source.iso")
-    if spec.rootDisk.resetOnReboot:
-        fields.append("spec.rootDisk.resetOnReboot")
-    return fields
-
-
-def not_implemented_status(
-    generation: int, fields: list[str], previous: VirtualMachineStatus, now: str | None = None
-) -> VirtualMachineStatus:
-    ready = Condition(
-        type=READY,
-        status=ConditionStatus.FALSE,
-        reason=NOT_IMPLEMENTED,
-        message=f"not created: this version of virtstack does not carry out {', '.join(fields)} yet; "
-        "remove them to create the VM",
-        observedGeneration=generation,
-        lastTransitionTime=now or utc_now(),
-    )
-    return VirtualMachineStatus(
-        state=VMState.ERROR, observedGeneration=generation, conditions=merge_conditions(previous.conditions, [ready])
-    )
-
+USER_DATA_INVALID = "UserDataInvalid"
 
 # KubeVirt's printableStatus -> CloudStack's state (kubevirt-behaviour.md §1).
 _STATE_BY_PRINTABLE_STATUS = {
@@ -78,38 +32,91 @@ _STATE_BY_PRINTABLE_STATUS = {
 }
 
 
+@dataclass(frozen=True)
+class Observed:
+    """What the controller saw of the VM's world, gathered before computing."""
+
+    kubevirt_vm: dict | None
+    vmi: dict | None
+    instance_name: str
+    zone: str | None = None
+    public_address: str | None = None
+
+
 def compute_status(
     generation: int,
     spec: VirtualMachineSpec,
-    kubevirt_vm: dict | None,
-    vmi: dict | None,
+    observed: Observed,
     previous: VirtualMachineStatus,
     now: str | None = None,
 ) -> VirtualMachineStatus:
     now = now or utc_now()
-    state = _state(spec, kubevirt_vm)
+    kubevirt_vm, vmi = observed.kubevirt_vm, observed.vmi
+    state = _state(spec, kubevirt_vm, vmi)
     in_sync = (
         kubevirt_vm is not None
         and kubevirt_vm["spec"].get("runStrategy") == run_strategy(spec)
-        and (kubevirt_vm.get("status", {}).get("runStrategy") == run_strategy(spec))
+        and kubevirt_vm.get("status", {}).get("runStrategy") == run_strategy(spec)
     )
-    running_vmi = vmi if vmi is not None and (vmi.get("status") or {}).get("nodeName") else None
-    conditions = [_ready(spec, state, in_sync, generation, now)]
-    scheduled = _scheduled(spec, kubevirt_vm, vmi, generation, now)
-    if scheduled is not None:
+    placed = state in (VMState.RUNNING, VMState.STARTING, VMState.STOPPING, VMState.MIGRATING)
+    host = (vmi or {}).get("status", {}).get("nodeName") if placed else None
+    conditions = [_ready(spec, state, vmi, in_sync, generation, now)]
+    if (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
         conditions.append(scheduled)
     return VirtualMachineStatus(
         state=state,
-        host=running_vmi["status"]["nodeName"] if running_vmi and state is not VMState.STOPPED else None,
-        ipAddresses=_ip_addresses(running_vmi) if state is not VMState.STOPPED else [],
+        instanceName=observed.instance_name,
+        host=host,
+        zone=observed.zone if host else None,
+        ipAddresses=_ip_addresses(vmi) if host else [],
+        publicAddress=observed.public_address,
         observedGeneration=generation,
         conditions=merge_conditions(previous.conditions, conditions),
     )
 
 
-def _state(spec: VirtualMachineSpec, kubevirt_vm: dict | None) -> VMState:
+def blocked_status(
+    generation: int,
+    reason: str,
+    message: str,
+    previous: VirtualMachineStatus,
+    instance_name: str,
+    now: str | None = None,
+) -> VirtualMachineStatus:
+    """A VM the operator will not create or change until the user fixes something; the message says what."""
+    ready = Condition(
+        type=READY,
+        status=ConditionStatus.FALSE,
+        reason=reason,
+        message=message,
+        observedGeneration=generation,
+        lastTransitionTime=now or utc_now(),
+    )
+    return VirtualMachineStatus(
+        state=previous.state if previous.state not in (None, VMState.CREATING) else VMState.ERROR,
+        instanceName=instance_name,
+        observedGeneration=generation,
+        conditions=merge_conditions(previous.conditions, [ready]),
+    )
+
+
+def not_implemented_message(fields: list[str]) -> str:
+    return (
+        f"not created: this version of virtstack does not carry out {', '.join(fields)} yet; "
+        "remove them to create the VM"
+    )
+
+
+def _state(spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None) -> VMState:
     if kubevirt_vm is None:
         return VMState.CREATING
+    phase = (vmi or {}).get("status", {}).get("phase")
+    if spec.state is PowerState.RUNNING and vmi is not None and not vmi["metadata"].get("deletionTimestamp"):
+        # An ended VMI that KubeVirt keeps (run strategy Once): the guest shut down, or it died.
+        if phase == "Succeeded":
+            return VMState.STOPPED
+        if phase == "Failed":
+            return VMState.DOWN
     printable = (kubevirt_vm.get("status") or {}).get("printableStatus", "Stopped")
     state = _STATE_BY_PRINTABLE_STATUS.get(printable, VMState.ERROR)
     if spec.state is PowerState.STOPPED and state in (VMState.RUNNING, VMState.STARTING):
@@ -119,10 +126,18 @@ def _state(spec: VirtualMachineSpec, kubevirt_vm: dict | None) -> VMState:
     return state
 
 
-def _ready(spec: VirtualMachineSpec, state: VMState, in_sync: bool, generation: int, now: str) -> Condition:
+def _ready(
+    spec: VirtualMachineSpec, state: VMState, vmi: dict | None, in_sync: bool, generation: int, now: str
+) -> Condition:
     wanted = VMState.RUNNING if spec.state is PowerState.RUNNING else VMState.STOPPED
+    restart = "set spec.state to Stopped and back to Running to start it again"
     if in_sync and state is wanted:
         status, reason, message = ConditionStatus.TRUE, state.value, f"the VM is {state.value.lower()} as asked"
+    elif state is VMState.DOWN:
+        why = (vmi or {}).get("status", {}).get("reason") or "the VM stopped unexpectedly"
+        status, reason, message = ConditionStatus.FALSE, "Down", f"the VM is down ({why}); {restart}"
+    elif state is VMState.STOPPED and wanted is VMState.RUNNING and vmi is not None:
+        status, reason, message = ConditionStatus.FALSE, "GuestShutdown", f"the guest shut itself down; {restart}"
     elif state is VMState.ERROR:
         status, reason, message = (
             ConditionStatus.FALSE,
@@ -130,24 +145,18 @@ def _ready(spec: VirtualMachineSpec, state: VMState, in_sync: bool, generation: 
             "KubeVirt reports an error; see the KubeVirt VM's status",
         )
     else:
-        status, reason, message = (
-            ConditionStatus.FALSE,
-            state.value,
-            f"the VM is {state.value.lower()}; wanted {wanted.value}",
-        )
+        status, reason = ConditionStatus.FALSE, state.value
+        message = f"the VM is {state.value.lower()}; wanted {wanted.value}"
     return Condition(
         type=READY, status=status, reason=reason, message=message, observedGeneration=generation, lastTransitionTime=now
     )
 
 
-def _scheduled(
-    spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None, generation: int, now: str
-) -> Condition | None:
+def _scheduled(spec: VirtualMachineSpec, vmi: dict | None, generation: int, now: str) -> Condition | None:
     if spec.state is not PowerState.RUNNING or vmi is None:
         return None
-    pod_scheduled = next(
-        (c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "PodScheduled"), None
-    )
+    conditions = (vmi.get("status") or {}).get("conditions", [])
+    pod_scheduled = next((c for c in conditions if c["type"] == "PodScheduled"), None)
     if pod_scheduled is not None and pod_scheduled.get("status") == "False":
         return Condition(
             type=SCHEDULED,
@@ -157,12 +166,12 @@ def _scheduled(
             observedGeneration=generation,
             lastTransitionTime=now,
         )
-    if (vmi.get("status") or {}).get("nodeName"):
+    if node := (vmi.get("status") or {}).get("nodeName"):
         return Condition(
             type=SCHEDULED,
             status=ConditionStatus.TRUE,
             reason="Scheduled",
-            message=f"placed on {vmi['status']['nodeName']}",
+            message=f"placed on {node}",
             observedGeneration=generation,
             lastTransitionTime=now,
         )
