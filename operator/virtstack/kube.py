@@ -5,6 +5,8 @@ Strict validation makes a misspelled field an error instead of a silently droppe
 
 from __future__ import annotations
 
+import json
+
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -12,6 +14,19 @@ FIELD_MANAGER = "virtstack"
 STRICT = "Strict"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+
+
+def refused_as_invalid(error: ApiException) -> bool:
+    """The API server refused what we sent as invalid: retrying the same thing cannot help."""
+    return error.status in (400, 422) or (error.status == 500 and "typed patch" in str(error.body))
+
+
+def refusal_message(error: ApiException) -> str:
+    try:
+        message = json.loads(error.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        message = error.reason
+    return f"the API server refused the KubeVirt objects built for this VM: {message}"
 
 
 def _snake(kind: str) -> str:
@@ -27,6 +42,7 @@ class Kube:
     """Writes through one shared ApiClient (one aiohttp session per process)."""
 
     def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
 
@@ -51,7 +67,7 @@ class Kube:
         """Server-side apply of a core/v1 object we own (Secret, Service)."""
         meta = obj["metadata"]
         patch = getattr(self.core, f"patch_namespaced_{_snake(obj['kind'])}")
-        response = await patch(
+        applied = await patch(
             meta["name"],
             meta["namespace"],
             obj,
@@ -59,10 +75,8 @@ class Kube:
             force=True,
             field_validation=STRICT,
             _content_type=APPLY_PATCH,
-            _preload_content=False,
         )
-        async with response:
-            return await response.json()
+        return self.api.sanitize_for_serialization(applied)
 
     async def delete_core(self, kind: str, namespace: str, name: str) -> None:
         try:
@@ -74,13 +88,12 @@ class Kube:
     async def read_secret(self, namespace: str, name: str) -> dict | None:
         """A user's Secret as plain JSON, or None when it does not exist."""
         try:
-            response = await self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+            secret = await self.core.read_namespaced_secret(name, namespace)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
-        async with response:
-            return await response.json()
+        return self.api.sanitize_for_serialization(secret)
 
     async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> None:
         group, version = _split(api_version)

@@ -59,10 +59,17 @@ class WorkQueue:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 delay = min(0.05 * 2**failures, self.max_delay)
                 if not (isinstance(error, ApiException) and error.status == 409):
-                    log.warning("%s %s failed (%s), retry in %.1fs", self.name, key, error, delay)
+                    log.warning("%s %s failed (%s), retry in %.1fs", self.name, key, _describe(error), delay)
                 self.add_after(key, delay)
             finally:
                 self._active.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)
                     self.add(key)
+
+
+def _describe(error: Exception) -> str:
+    """One line: an API error's status and message, not its headers."""
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}: {str(error.body)[:300]}"
+    return repr(error)

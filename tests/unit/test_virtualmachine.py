@@ -157,7 +157,7 @@ def test_small_user_data_is_inline_large_goes_through_the_operators_secret() -> 
     assert small["volumes"][1] == {"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}
     assert small["domain"]["devices"]["disks"][1]["name"] == "cloudinitdisk"
     large = template(build(spec(), user_data=b"x" * 3000))
-    assert large["volumes"][1]["cloudInitNoCloud"] == {"userDataSecretRef": {"name": "web-cloudinit"}}
+    assert large["volumes"][1]["cloudInitNoCloud"] == {"secretRef": {"name": "web-cloudinit"}}
     assert cloud_init_volume("web", b"x" * 3000)[1] is True
     secret = build_user_data_secret("web", "team-a", "uid-1", b"x" * 3000)
     assert base64.b64decode(secret["data"]["userdata"]) == b"x" * 3000

@@ -60,7 +60,7 @@ def cloud_init_volume(vm_name: str, user_data: bytes) -> tuple[dict, bool]:
             return {"name": CLOUD_INIT_DISK, "cloudInitNoCloud": {"userData": user_data.decode()}}, False
         except UnicodeDecodeError:
             pass  # binary (e.g. gzip) user-data travels base64-encoded in the Secret
-    return {"name": CLOUD_INIT_DISK, "cloudInitNoCloud": {"userDataSecretRef": {"name": secret_name(vm_name)}}}, True
+    return {"name": CLOUD_INIT_DISK, "cloudInitNoCloud": {"secretRef": {"name": secret_name(vm_name)}}}, True
 
 
 def build_user_data_secret(vm_name: str, namespace: str, uid: str, user_data: bytes) -> dict:

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ..api.crd import GROUP, VERSION
@@ -27,11 +28,12 @@ from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm
 from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
 from ..builders.service import build_service, public_address
-from ..kube import Kube
+from ..kube import Kube, refusal_message, refused_as_invalid
 from ..objects import is_subset, merge_patch
 from ..status.support import unsupported_fields
 from ..status.virtualmachine import (
     NOT_IMPLEMENTED,
+    REFUSED,
     USER_DATA_INVALID,
     Observed,
     blocked_status,
@@ -107,7 +109,12 @@ class VirtualMachineController:
                 status = blocked_status(generation, USER_DATA_INVALID, str(error), previous, name_of_instance)
             else:
                 inputs = VMInputs(name, namespace, uid, spec, self.settings, name_of_instance, user_data)
-                status = compute_status(generation, spec, await self._apply_children(key, inputs), previous)
+                try:
+                    status = compute_status(generation, spec, await self._apply_children(key, inputs), previous)
+                except ApiException as error:
+                    if not refused_as_invalid(error):
+                        raise  # conflicts, throttling, outages: the work queue retries with backoff
+                    status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
         patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
         if patch:
             await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)

@@ -16,6 +16,7 @@ READY = "Ready"
 SCHEDULED = "Scheduled"
 NOT_IMPLEMENTED = "NotImplemented"
 USER_DATA_INVALID = "UserDataInvalid"
+REFUSED = "RefusedByAPIServer"
 
 # KubeVirt's printableStatus -> CloudStack's state (kubevirt-behaviour.md §1).
 _STATE_BY_PRINTABLE_STATUS = {
