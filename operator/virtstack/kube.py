@@ -85,6 +85,18 @@ class Kube:
             if error.status != 404:
                 raise
 
+    async def force_delete_pods(self, namespace: str, label_selector: str, node: str) -> None:
+        """Remove pods of a dead host at once (grace 0): their kubelet will never confirm a graceful end."""
+        pods = await self.core.list_namespaced_pod(
+            namespace, label_selector=label_selector, field_selector=f"spec.nodeName={node}"
+        )
+        for pod in pods.items:
+            try:
+                await self.core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
     async def read_secret(self, namespace: str, name: str) -> dict | None:
         """A user's Secret as plain JSON, or None when it does not exist."""
         try:

@@ -16,8 +16,8 @@ from virtstack_testbed.processes import free_port, log_tail
 from virtstack_testbed.testing import Cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-# NodePort: a LoadBalancer never gets an address on a cluster without a cloud controller.
-OPERATOR_SETTINGS = {"exposeServiceType": "NodePort"}
+# NodePort: a LoadBalancer never gets an address without a cloud controller. hostDownAfter: seconds, not minutes.
+OPERATOR_SETTINGS = {"exposeServiceType": "NodePort", "hostDownAfter": "10s"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

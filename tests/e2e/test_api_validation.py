@@ -108,6 +108,11 @@ INVALID = [
         changed(VM, setter("placement", {"allocation": "Random"})),
         'spec.placement.allocation: Unsupported value: "Random"',
     ),
+    (
+        "vm-host-tag-pins-a-host",
+        changed(VM, setter("placement", {"hostTags": {"kubernetes.io/hostname": "host-a"}})),
+        "spec.placement.hostTags keys must start with virtstack.io/host-tag.",
+    ),
     ("vm-expose-port-range", changed(VM, setter("expose", {"ports": [{"port": 70000}]})), "spec.expose.ports[0].port"),
     ("vm-expose-no-ports", changed(VM, setter("expose", {"ports": []})), "spec.expose.ports"),
     ("vm-duplicate-key-pairs", changed(VM, setter("sshKeyPairs", ["a", "a"])), ".spec.sshKeyPairs: duplicate entries"),

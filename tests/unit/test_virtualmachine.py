@@ -139,12 +139,12 @@ def test_template_sources_become_data_volume_templates(
 def test_placement_becomes_scheduler_constraints() -> None:
     placement = {
         "zone": "zone-b",
-        "hostTags": {"virtstack.io/ssd": "true"},
+        "hostTags": {"virtstack.io/host-tag.ssd": "true"},
         "osPreference": "windows",
         "allocation": "Pack",
     }
     built = template(build(spec(placement=placement)))
-    assert built["nodeSelector"] == {"virtstack.io/ssd": "true", "topology.kubernetes.io/zone": "zone-b"}
+    assert built["nodeSelector"] == {"virtstack.io/host-tag.ssd": "true", "topology.kubernetes.io/zone": "zone-b"}
     preferred = built["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert preferred[0]["preference"]["matchExpressions"][0]["values"] == ["windows"]
     assert built["schedulerName"] == "virtstack-pack"

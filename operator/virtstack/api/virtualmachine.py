@@ -19,6 +19,8 @@ from .common import (
     rules,
 )
 
+# Node labels that are host tags: a prefix of their own, so a host tag cannot pin a host by name.
+HOST_TAG_PREFIX = "virtstack.io/host-tag."
 # CloudStack accepts 32 KiB of user-data after base64 encoding: 24 KiB of raw data.
 USER_DATA_MAX_BYTES = 24576
 
@@ -163,7 +165,14 @@ class Placement(Spec):
     hostTags: dict[str, str] = Field(
         default_factory=dict,
         max_length=16,
-        description="Run only on hosts with these node labels (CloudStack host tags).",
+        description=f"Run only on hosts with these node labels (CloudStack host tags), each named {HOST_TAG_PREFIX}*.",
+        json_schema_extra=rules(
+            rule(
+                f"self.all(key, key.startsWith('{HOST_TAG_PREFIX}') && size(key) <= 253)",
+                f"spec.placement.hostTags keys must start with {HOST_TAG_PREFIX}: host tags are node labels an "
+                "administrator sets (use spec.placement.zone for zones; pinning a host is for administrators)",
+            )
+        ),
     )
     osPreference: str | None = Field(
         default=None, max_length=128, description="Prefer hosts labelled for this OS type; any host otherwise."

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ..api.crd import GROUP, VERSION
+from ..api.durations import parse_duration
 from ..api.settings import Settings
 from ..api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from ..builders.cloudinit import (
@@ -30,6 +32,7 @@ from ..builders.placement import ZONE_LABEL
 from ..builders.service import build_service, public_address
 from ..kube import Kube, refusal_message, refused_as_invalid
 from ..objects import is_subset, merge_patch
+from ..status.hosts import HostHealth, host_health
 from ..status.support import unsupported_fields
 from ..status.virtualmachine import (
     NOT_IMPLEMENTED,
@@ -71,10 +74,24 @@ class VirtualMachineController:
         self.settings = settings
         self.queue = WorkQueue("virtualmachine", self.reconcile)
         self.indexes: Indexes | None = None
+        self._node_ready: dict[str, bool] = {}
+        self._host_down_after = parse_duration(settings.hostDownAfter)
 
     def enqueue(self, key: Key, indexes: Indexes) -> None:
         self.indexes = indexes
         self.queue.add(key)
+
+    def node_changed(self, node: str, indexes: Indexes) -> None:
+        """Requeue the VMs on a host whose readiness flipped; other node updates (heartbeats) cost nothing."""
+        self.indexes = indexes
+        entry = Indexes.one(indexes.nodes, node)
+        ready = bool(entry and entry.get("ready"))
+        if self._node_ready.get(node) == ready:
+            return
+        self._node_ready[node] = ready
+        for key, store in indexes.vmis.items():
+            if any((vmi.get("status") or {}).get("nodeName") == node for vmi in store):
+                self.queue.add(key)
 
     def all_keys(self) -> list[Key]:
         return list(self.indexes.vms) if self.indexes else []
@@ -152,13 +169,33 @@ class VirtualMachineController:
         host = (vmi or {}).get("status", {}).get("nodeName")
         node = Indexes.one(indexes.nodes, host) if host else None
         addresses = {host: node["address"]} if node and node.get("address") else {}
+        health = await self._handle_host(key, inputs, vmi, host, node)
         return Observed(
             kubevirt_vm=kubevirt_vm,
             vmi=vmi,
             instance_name=inputs.instance_name,
             zone=(node or {}).get("labels", {}).get(ZONE_LABEL),
             public_address=public_address(service, addresses, host),
+            host_down_for=health.not_ready_for if health and health.down else None,
         )
+
+    async def _handle_host(
+        self, key: Key, inputs: VMInputs, vmi: dict | None, host: str | None, node: dict | None
+    ) -> HostHealth | None:
+        """CloudStack's host-down rule for a VM's host, and HA's restart elsewhere.
+
+        For an HA VM on a down host the launcher pod is force-deleted: KubeVirt then fails the VMI
+        at once (its pod is gone) and run strategy Always starts a new one on a Ready host, instead of
+        waiting for KubeVirt's own node-loss rule (5 minutes of missed virt-handler heartbeats).
+        """
+        if host is None or vmi is None or (vmi.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return None
+        health = host_health(node, datetime.now(UTC), self._host_down_after)
+        if health.recheck_in is not None:
+            self.queue.add_after(key, health.recheck_in + 1)
+        if health.down and inputs.spec.highAvailability:
+            await self.kube.force_delete_pods(key[0], f"kubevirt.io/created-by={vmi['metadata']['uid']}", host)
+        return health
 
     async def _ensure(self, desired: dict, actual: dict | None) -> dict:
         if actual is not None and is_subset(desired, actual):

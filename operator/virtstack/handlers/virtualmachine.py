@@ -58,11 +58,20 @@ def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
 def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict:
     addresses = status.get("addresses") or []
     internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
-    return {name: {"labels": dict(labels), "address": internal}}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    healthy = ready.get("status") == "True"
+    return {
+        name: {
+            "labels": dict(labels),
+            "address": internal,
+            "ready": healthy,
+            "notReadySince": None if healthy else ready.get("lastTransitionTime"),
+        }
+    }
 
 
-def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
-    indexes = Indexes(
+def _indexes(kwargs: dict) -> Indexes:
+    return Indexes(
         vms=kwargs["virtstack_vms"],
         kubevirt_vms=kwargs["kubevirt_vms"],
         vmis=kwargs["kubevirt_vmis"],
@@ -70,7 +79,10 @@ def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
         secrets=kwargs["owned_secrets"],
         nodes=kwargs["nodes"],
     )
-    memo.vm_controller.enqueue(key, indexes)
+
+
+def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
+    memo.vm_controller.enqueue(key, _indexes(kwargs))
 
 
 @kopf.on.event(GROUP, VERSION, "virtualmachines", id="virtstack-vm-changed")
@@ -96,3 +108,10 @@ async def owned_service_changed(namespace: str, labels: kopf.Labels, memo: kopf.
 @kopf.on.event("", "v1", "secrets", labels=OWNED, id="owned-secret-changed")
 async def owned_secret_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
     _enqueue((namespace, labels[VM_LABEL]), memo, kwargs)
+
+
+@kopf.on.event("", "v1", "nodes", id="node-changed")
+async def node_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A host's readiness changed: its VMs may be Down now (or up again)."""
+    indexes = _indexes(kwargs)
+    memo.vm_controller.node_changed(name, indexes)

@@ -42,6 +42,7 @@ class Observed:
     instance_name: str
     zone: str | None = None
     public_address: str | None = None
+    host_down_for: float | None = None  # seconds the VM's host has not reported, once it counts as down
 
 
 def compute_status(
@@ -53,15 +54,21 @@ def compute_status(
 ) -> VirtualMachineStatus:
     now = now or utc_now()
     kubevirt_vm, vmi = observed.kubevirt_vm, observed.vmi
-    state = _state(spec, kubevirt_vm, vmi)
+    state = VMState.DOWN if observed.host_down_for is not None else _state(spec, kubevirt_vm, vmi)
     in_sync = (
         kubevirt_vm is not None
         and kubevirt_vm["spec"].get("runStrategy") == run_strategy(spec)
         and kubevirt_vm.get("status", {}).get("runStrategy") == run_strategy(spec)
     )
-    placed = state in (VMState.RUNNING, VMState.STARTING, VMState.STOPPING, VMState.MIGRATING)
+    # A VM on a down host still reports that host: it says where the VM was lost.
+    placed = observed.host_down_for is not None or state in (
+        VMState.RUNNING,
+        VMState.STARTING,
+        VMState.STOPPING,
+        VMState.MIGRATING,
+    )
     host = (vmi or {}).get("status", {}).get("nodeName") if placed else None
-    conditions = [_ready(spec, state, vmi, in_sync, generation, now)]
+    conditions = [_ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for)]
     if (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
         conditions.append(scheduled)
     return VirtualMachineStatus(
@@ -128,11 +135,22 @@ def _state(spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None)
 
 
 def _ready(
-    spec: VirtualMachineSpec, state: VMState, vmi: dict | None, in_sync: bool, generation: int, now: str
+    spec: VirtualMachineSpec,
+    state: VMState,
+    vmi: dict | None,
+    in_sync: bool,
+    generation: int,
+    now: str,
+    host_down_for: float | None = None,
 ) -> Condition:
     wanted = VMState.RUNNING if spec.state is PowerState.RUNNING else VMState.STOPPED
     restart = "set spec.state to Stopped and back to Running to start it again"
-    if in_sync and state is wanted:
+    if host_down_for is not None:
+        host = (vmi or {}).get("status", {}).get("nodeName")
+        then = "restarting it on another host (HA)" if spec.highAvailability else f"it stays down: {restart}"
+        status, reason = ConditionStatus.FALSE, "HostDown"
+        message = f"host {host} has not reported for {int(host_down_for)} s; {then}"
+    elif in_sync and state is wanted:
         status, reason, message = ConditionStatus.TRUE, state.value, f"the VM is {state.value.lower()} as asked"
     elif state is VMState.DOWN:
         why = (vmi or {}).get("status", {}).get("reason") or "the VM stopped unexpectedly"
