@@ -6,11 +6,17 @@ Strict validation makes a misspelled field an error instead of a silently droppe
 from __future__ import annotations
 
 import json
+import logging
+import socket
+from datetime import UTC, datetime
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+log = logging.getLogger(__name__)
+
 FIELD_MANAGER = "virtstack"
+REPORTING_INSTANCE = socket.gethostname()[:128]
 STRICT = "Strict"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -45,6 +51,7 @@ class Kube:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
+        self.events = client.EventsV1Api(api)
 
     async def apply(self, obj: dict, plural: str) -> dict:
         """Server-side apply of a namespaced custom object we own; force takes fields back from others."""
@@ -96,6 +103,40 @@ class Kube:
             except ApiException as error:
                 if error.status != 404:
                     raise
+
+    async def post_event(self, regarding: dict, kind: str, reason: str, note: str) -> None:
+        """An events.k8s.io Event about one of our objects; best effort, like every controller's events."""
+        meta = regarding["metadata"]
+        event = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "reportingController": "virtstack.io/operator",
+            "reportingInstance": REPORTING_INSTANCE,
+            "action": "Reconcile",
+            "reason": reason,
+            "note": note[:1024],
+            "type": kind,
+            "regarding": {
+                "apiVersion": regarding["apiVersion"],
+                "kind": regarding["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+        }
+        try:
+            await self.events.create_namespaced_event(meta["namespace"], event, field_validation=STRICT)
+        except ApiException as error:
+            log.warning(
+                "event %s for %s/%s not posted: %s %s",
+                reason,
+                meta["namespace"],
+                meta["name"],
+                error.status,
+                error.reason,
+            )
 
     async def read_secret(self, namespace: str, name: str) -> dict | None:
         """A user's Secret as plain JSON, or None when it does not exist."""

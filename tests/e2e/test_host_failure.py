@@ -27,6 +27,12 @@ def test_host_failure_downs_non_ha_vms_and_restarts_ha_vms_elsewhere(cluster: Cl
         ready = condition({"status": down}, "Ready")
         assert ready["reason"] == "HostDown" and f"host {VICTIM} has not reported" in ready["message"]
         assert "it stays down" in ready["message"]
+        warnings = [
+            e
+            for e in cluster.list("events.events.k8s.io", namespace)
+            if e["regarding"]["name"] == "casualty" and e["type"] == "Warning" and e["reason"] == "Down"
+        ]
+        assert warnings and "HostDown" not in warnings[0]["note"] and VICTIM in warnings[0]["note"]
 
         moved = wait_for(
             lambda: (

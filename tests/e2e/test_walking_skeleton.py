@@ -56,6 +56,16 @@ def test_vm_reaches_running_with_ready_condition_host_and_ip(cluster: Cluster, n
     assert [pod["spec"]["nodeName"] for pod in pods] == [status["host"]], "the real scheduler placed the launcher pod"
     assert pods[0]["status"]["podIP"] == status["ipAddresses"][0]
 
+    events = cluster.list("events.events.k8s.io", namespace)
+    reasons = [
+        e["reason"]
+        for e in events
+        if e["regarding"]["name"] == "web-1"
+        and e["regarding"]["kind"] == "VirtualMachine"
+        and e["reportingController"] == "virtstack.io/operator"
+    ]
+    assert "Running" in reasons, f"an Event for the transition to Running; saw {reasons}"
+
 
 def test_vm_created_stopped_does_not_start_and_is_ready_as_stopped(cluster: Cluster, namespace: str) -> None:
     cluster.apply(vsvm("quiet", state="Stopped"), namespace=namespace)

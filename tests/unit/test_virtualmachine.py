@@ -13,7 +13,7 @@ from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm
 from virtstack.builders.names import hostname, instance_name
 from virtstack.builders.service import build_service, public_address
 from virtstack.status.support import unsupported_fields
-from virtstack.status.virtualmachine import Observed, compute_status
+from virtstack.status.virtualmachine import Observed, compute_status, transition_event
 
 NOW = "2026-11-25T12:00:00Z"
 LATER = "2026-11-25T12:05:00Z"
@@ -302,3 +302,17 @@ def test_transition_time_kept_while_status_unchanged_so_a_resync_writes_nothing(
     assert ready(stopped).lastTransitionTime == NOW, "Ready stayed True: no transition"
     starting = compute_status(3, spec(), observed(kubevirt_vm("Starting")), stopped, LATER)
     assert ready(starting).lastTransitionTime == LATER
+
+
+def test_a_state_change_makes_one_event_and_a_steady_state_none() -> None:
+    starting = VirtualMachineStatus(state=VMState.STARTING)
+    running = compute_status(1, spec(), observed(kubevirt_vm("Running"), vmi()), starting, NOW)
+    assert transition_event(starting, running) == (
+        "Normal",
+        "Running",
+        "Starting -> Running: the VM is running as asked",
+    )
+    assert transition_event(running, running) is None
+    down = VirtualMachineStatus(state=VMState.DOWN)
+    assert transition_event(running, down)[:2] == ("Warning", "Down")
+    assert transition_event(VirtualMachineStatus(), starting)[2] == "new -> Starting"

@@ -42,6 +42,7 @@ from ..status.virtualmachine import (
     blocked_status,
     compute_status,
     not_implemented_message,
+    transition_event,
 )
 from ..workqueue import WorkQueue
 
@@ -135,6 +136,8 @@ class VirtualMachineController:
         patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
         if patch:
             await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)
+        if (event := transition_event(previous, status)) is not None:
+            await self.kube.post_event(vm, *event)
 
     async def _user_data(self, namespace: str, spec: VirtualMachineSpec) -> bytes | None:
         if spec.userData is None:

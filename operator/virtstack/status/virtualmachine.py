@@ -201,3 +201,14 @@ def _ip_addresses(vmi: dict | None) -> list[str]:
     if vmi is None:
         return []
     return [i["ipAddress"] for i in vmi["status"].get("interfaces", []) if i.get("ipAddress")]
+
+
+def transition_event(previous: VirtualMachineStatus, current: VirtualMachineStatus) -> tuple[str, str, str] | None:
+    """(type, reason, note) of the Event for a change of state; None when the state stayed."""
+    if current.state is None or current.state == previous.state:
+        return None
+    ready = next((c for c in current.conditions if c.type == READY), None)
+    kind = "Warning" if current.state in (VMState.DOWN, VMState.ERROR) else "Normal"
+    was = previous.state.value if previous.state else "new"
+    note = f"{was} -> {current.state.value}" + (f": {ready.message}" if ready is not None else "")
+    return kind, current.state.value, note
