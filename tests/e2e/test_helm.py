@@ -316,13 +316,13 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def operator_process(kubeconfig: Path, config: Path, namespace: str, log_path: Path):
-    """The operator as the chart's pod runs it: its ServiceAccount's token, its config file, one namespace."""
+def operator_process(kubeconfig: Path, config: Path, namespace: str | None, log_path: Path):
+    """The operator as the chart's pod runs it: its ServiceAccount's token, its config file, its namespaces."""
     port = free_port()
+    scope = [f"--namespace={namespace}"] if namespace else []
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "virtstack", "run", f"--namespace={namespace}",
-             f"--liveness=http://127.0.0.1:{port}/healthz"],
+            [sys.executable, "-m", "virtstack", "run", *scope, f"--liveness=http://127.0.0.1:{port}/healthz"],
             env={**os.environ, "KUBECONFIG": str(kubeconfig), "VIRTSTACK_CONFIG": str(config)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -347,10 +347,11 @@ def assert_allowed_everything(cluster: Cluster, log_path: Path, username: str) -
         assert ("patch", "virtstack.io", "virtualmachines", "status") in succeeded, writes
 
 
+@pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
 def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
-    cluster: Cluster, namespace: str, helm: Helm, tmp_path: Path
+    cluster: Cluster, namespace: str, helm: Helm, tmp_path: Path, scope: str
 ) -> None:
-    """The chart's RBAC (namespaced mode) is enough for the operator's lifecycle, and `helm test` sees it live.
+    """The chart's RBAC (either scope) is enough for the operator's lifecycle, and `helm test` sees it live.
 
     The operator's namespace enforces Pod Security `restricted`; the VMs live in another namespace,
     as in production (KubeVirt's launcher pods are privileged).
@@ -360,10 +361,15 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     cluster.kubectl("create", "namespace", vms)
     release = release_name(namespace)
     fullname = f"{release}-virtstack"
+    watch = vms if scope == "namespaced" else None
     helm(
         "install", release, str(CHART), "-n", namespace, "--wait", "--timeout=120s",
-        "--set", f"watchNamespaces={{{vms}}}",
+        *(["--set", f"watchNamespaces={{{vms}}}"] if watch else []),
     )  # fmt: skip
+    account = f"system:serviceaccount:{namespace}:{fullname}"
+    assert can_i(cluster, account, "create", "virtualmachines.kubevirt.io", "-n", vms)
+    assert can_i(cluster, account, "create", "virtualmachines.kubevirt.io", "-n", "default") == (watch is None)
+    assert can_i(cluster, account, "list", "namespaces") == (watch is not None), "kopf follows watched namespaces"
     # The testbed's audit log attributes each write to a user; against another cluster, make sure no
     # other operator reconciles this namespace, or the lifecycle would not prove this one's writes.
     alone = cluster.plane is not None or not reconciled_elsewhere(cluster, vms)
@@ -371,7 +377,7 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     config = tmp_path / "config.yaml"
     config.write_text(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
     log_path = tmp_path / "operator.log"
-    with operator_process(kubeconfig, config, vms, log_path) as (operator, port):
+    with operator_process(kubeconfig, config, watch, log_path) as (operator, port):
         try:
             returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
             assert run.returncode == 0, run.stderr
@@ -386,7 +392,7 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
             )
 
             vm_lifecycle(cluster, vms)
-            assert_allowed_everything(cluster, log_path, f"system:serviceaccount:{namespace}:{fullname}")
+            assert_allowed_everything(cluster, log_path, account)
 
             stop(operator)
             returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
