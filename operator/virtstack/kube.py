@@ -148,6 +148,14 @@ class Kube:
             raise
         return self.api.sanitize_for_serialization(secret)
 
+    async def delete_custom(self, api_version: str, plural: str, namespace: str, name: str) -> None:
+        group, version = _split(api_version)
+        try:
+            await self.custom.delete_namespaced_custom_object(group, version, namespace, plural, name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> None:
         group, version = _split(api_version)
         try:

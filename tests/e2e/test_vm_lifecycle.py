@@ -215,3 +215,32 @@ def test_zone_and_host_tags_constrain_placement(cluster: Cluster, namespace: str
     )
     assert (scheduled["status"], scheduled["reason"]) == ("False", "InsufficientCapacity")
     assert "node(s) didn't match Pod's node affinity/selector" in scheduled["message"]
+
+
+@pytest.mark.parametrize("ha", [True, False])
+def test_reboot_request_replaces_the_vmi_once(cluster: Cluster, namespace: str, ha: bool) -> None:
+    cluster.apply(vm_with("rebooter", highAvailability=ha), namespace=namespace)
+    wait_state(cluster, namespace, "rebooter", "Running")
+    first = running_vmi_uid(cluster, namespace, "rebooter")
+    cluster.apply(
+        vm_with("rebooter", highAvailability=ha, rebootRequestedAt="2026-11-25T12:00:00Z"), namespace=namespace
+    )
+    wait_for(
+        lambda: status_of(cluster, namespace, "rebooter").get("lastRebootedAt") == "2026-11-25T12:00:00Z",
+        60,
+        "the reboot carried out",
+    )
+    second = running_vmi_uid(cluster, namespace, "rebooter")
+    assert second != first
+    wait_state(cluster, namespace, "rebooter", "Running")
+    assert running_vmi_uid(cluster, namespace, "rebooter") == second, "rebooted once, not again"
+
+
+@pytest.mark.simulator
+def test_reboot_request_starts_a_vm_whose_guest_shut_down(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(vsvm("sleeper"), namespace=namespace)
+    wait_state(cluster, namespace, "sleeper", "Running")
+    guest_event(cluster, namespace, "sleeper", "shutdown")
+    wait_state(cluster, namespace, "sleeper", "Stopped")
+    cluster.apply(vm_with("sleeper", rebootRequestedAt="2026-11-25T13:00:00Z"), namespace=namespace)
+    wait_state(cluster, namespace, "sleeper", "Running")

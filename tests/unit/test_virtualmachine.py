@@ -9,7 +9,7 @@ from virtstack.api.conditions import Condition, ConditionStatus
 from virtstack.api.settings import ServiceType, Settings
 from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus, VMState
 from virtstack.builders.cloudinit import UserDataError, build_user_data_secret, cloud_init_volume, user_data_from_secret
-from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm
+from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, reboot_pending
 from virtstack.builders.names import hostname, instance_name
 from virtstack.builders.service import build_service, public_address
 from virtstack.status.support import unsupported_fields
@@ -316,3 +316,17 @@ def test_a_state_change_makes_one_event_and_a_steady_state_none() -> None:
     down = VirtualMachineStatus(state=VMState.DOWN)
     assert transition_event(running, down)[:2] == ("Warning", "Down")
     assert transition_event(VirtualMachineStatus(), starting)[2] == "new -> Starting"
+
+
+def test_reboot_is_pending_until_a_vmi_started_under_the_request_runs() -> None:
+    requested = spec(rebootRequestedAt="2026-11-25T12:00:00Z")
+    annotation = build(requested)["spec"]["template"]["metadata"]["annotations"]["virtstack.io/reboot-requested-at"]
+    assert annotation == "2026-11-25T12:00:00Z"
+    old_vmi = {**vmi(), "metadata": {"annotations": {}}}
+    new_vmi = {**vmi(), "metadata": {"annotations": {"virtstack.io/reboot-requested-at": annotation}}}
+    assert reboot_pending(requested, old_vmi) and not reboot_pending(requested, new_vmi)
+    assert not reboot_pending(spec(), old_vmi), "no request, nothing to do"
+    before = compute_status(1, requested, observed(kubevirt_vm("Running"), old_vmi), VirtualMachineStatus(), NOW)
+    assert before.lastRebootedAt is None
+    after = compute_status(1, requested, observed(kubevirt_vm("Running"), new_vmi), before, NOW)
+    assert after.lastRebootedAt == requested.rebootRequestedAt

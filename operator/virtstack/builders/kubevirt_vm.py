@@ -29,6 +29,9 @@ POD_NETWORK = "default"
 INSTANCE_NAME_ANNOTATION = "virtstack.io/instance-name"
 DISPLAY_NAME_ANNOTATION = "virtstack.io/display-name"
 OS_TYPE_ANNOTATION = "virtstack.io/os-type"
+# The reboot request a VMI was started under: KubeVirt copies template annotations to each new VMI,
+# so a VMI whose copy differs from the spec's request is the one a reboot must replace.
+REBOOT_ANNOTATION = "virtstack.io/reboot-requested-at"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,18 @@ def run_strategy(spec: VirtualMachineSpec) -> str:
     if spec.state is PowerState.STOPPED:
         return "Halted"
     return "Always" if spec.highAvailability else "Once"
+
+
+def reboot_request(spec: VirtualMachineSpec) -> str | None:
+    return spec.rebootRequestedAt.strftime("%Y-%m-%dT%H:%M:%SZ") if spec.rebootRequestedAt else None
+
+
+def reboot_pending(spec: VirtualMachineSpec, vmi: dict | None) -> bool:
+    """A VMI started before the latest reboot request (and not already on its way out)."""
+    requested = reboot_request(spec)
+    if requested is None or vmi is None or vmi["metadata"].get("deletionTimestamp"):
+        return False
+    return (vmi["metadata"].get("annotations") or {}).get(REBOOT_ANNOTATION) != requested
 
 
 def root_disk_name(name: str) -> str:
@@ -113,6 +128,8 @@ def _template_metadata(inputs: VMInputs) -> dict:
     }
     if inputs.spec.osType:
         annotations[OS_TYPE_ANNOTATION] = inputs.spec.osType  # a template change: applies at the next start
+    if (requested := reboot_request(inputs.spec)) is not None:
+        annotations[REBOOT_ANNOTATION] = requested
     return {"labels": labels, "annotations": annotations}
 
 

@@ -26,7 +26,7 @@ from ..builders.cloudinit import (
     user_data_from_secret,
 )
 from ..builders.cloudinit import secret_name as user_data_secret_name
-from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm
+from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, reboot_pending
 from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
 from ..builders.service import build_service, public_address
@@ -169,6 +169,9 @@ class VirtualMachineController:
         if kubevirt_vm is None or not is_subset(desired_vm, kubevirt_vm):
             kubevirt_vm = await self.kube.apply(desired_vm, PLURAL)
         vmi = Indexes.one(indexes.vmis, key)
+        if reboot_pending(inputs.spec, vmi):
+            # Stop then start, as CloudStack reboots: the run strategy creates the new VMI.
+            await self.kube.delete_custom("kubevirt.io/v1", "virtualmachineinstances", namespace, name)
         host = (vmi or {}).get("status", {}).get("nodeName")
         node = Indexes.one(indexes.nodes, host) if host else None
         addresses = {host: node["address"]} if node and node.get("address") else {}

@@ -14,7 +14,6 @@ _NOT_YET_RECONCILED = (
     "sshKeyPairs",
     "affinityGroups",
     "gpu",
-    "rebootRequestedAt",
     "reinstallRequestedAt",
     "migration",
 )

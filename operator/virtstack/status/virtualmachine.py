@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
-from ..builders.kubevirt_vm import run_strategy
+from ..builders.kubevirt_vm import reboot_pending, run_strategy
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
@@ -73,6 +73,7 @@ def compute_status(
         conditions.append(scheduled)
     return VirtualMachineStatus(
         state=state,
+        lastRebootedAt=spec.rebootRequestedAt if _rebooted(spec, vmi) else previous.lastRebootedAt,
         instanceName=observed.instance_name,
         host=host,
         zone=observed.zone if host else None,
@@ -81,6 +82,15 @@ def compute_status(
         observedGeneration=generation,
         conditions=merge_conditions(previous.conditions, conditions),
     )
+
+
+def _rebooted(spec: VirtualMachineSpec, vmi: dict | None) -> bool:
+    """The latest reboot request is carried out: a VMI started under it runs, or there is nothing to reboot."""
+    if spec.rebootRequestedAt is None:
+        return False
+    if vmi is None:
+        return spec.state is PowerState.STOPPED
+    return not reboot_pending(spec, vmi) and not vmi["metadata"].get("deletionTimestamp")
 
 
 def blocked_status(
@@ -144,7 +154,7 @@ def _ready(
     host_down_for: float | None = None,
 ) -> Condition:
     wanted = VMState.RUNNING if spec.state is PowerState.RUNNING else VMState.STOPPED
-    restart = "set spec.state to Stopped and back to Running to start it again"
+    restart = "set spec.rebootRequestedAt to now, or spec.state to Stopped and back to Running, to start it again"
     if host_down_for is not None:
         host = (vmi or {}).get("status", {}).get("nodeName")
         then = "restarting it on another host (HA)" if spec.highAvailability else f"it stays down: {restart}"
