@@ -29,6 +29,8 @@ def test_vm_reaches_running_with_ready_condition_host_and_ip(cluster: Cluster, n
         ready = condition(vm, "Ready")
         return vm if ready and ready["status"] == "True" and vm["status"].get("state") == "Running" else None
 
+    waited = cluster.kubectl("wait", "--for=condition=Ready", "vsvm/web-1", "-n", namespace, "--timeout=60s")
+    assert "condition met" in waited.stdout
     vm = wait_for(running, 60, "vsvm web-1 Running and Ready")
     status = vm["status"]
     assert status["observedGeneration"] == vm["metadata"]["generation"]
