@@ -244,3 +244,30 @@ def test_reboot_request_starts_a_vm_whose_guest_shut_down(cluster: Cluster, name
     wait_state(cluster, namespace, "sleeper", "Stopped")
     cluster.apply(vm_with("sleeper", rebootRequestedAt="2026-11-25T13:00:00Z"), namespace=namespace)
     wait_state(cluster, namespace, "sleeper", "Running")
+
+
+def test_resize_without_dynamic_scaling_waits_for_the_next_start(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(vm_with("grower", resources={"cpu": 2, "memory": "2Gi"}), namespace=namespace)
+    wait_state(cluster, namespace, "grower", "Running")
+    first = running_vmi_uid(cluster, namespace, "grower")
+    cluster.apply(vm_with("grower", resources={"cpu": 4, "memory": "4Gi"}), namespace=namespace)
+    restart = wait_for(
+        lambda: condition(cluster.get("vsvm", "grower", namespace), "RestartRequired"), 60, "RestartRequired"
+    )
+    assert restart["status"] == "True" and "next starts" in restart["message"]
+    vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grower", namespace)
+    assert vmi["metadata"]["uid"] == first and vmi["spec"]["domain"]["cpu"]["sockets"] == 2, "still running as it was"
+    assert status_of(cluster, namespace, "grower")["state"] == "Running"
+
+    cluster.apply(
+        vm_with("grower", resources={"cpu": 4, "memory": "4Gi"}, rebootRequestedAt="2026-11-25T14:00:00Z"),
+        namespace=namespace,
+    )
+    wait_for(lambda: running_vmi_uid(cluster, namespace, "grower") != first, 60, "a new VMI")
+    vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grower", namespace)
+    assert vmi["spec"]["domain"]["cpu"]["sockets"] == 4 and vmi["spec"]["domain"]["memory"]["guest"] == "4Gi"
+    wait_for(
+        lambda: condition(cluster.get("vsvm", "grower", namespace), "RestartRequired") is None,
+        60,
+        "RestartRequired cleared by the start",
+    )

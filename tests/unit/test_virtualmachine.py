@@ -9,7 +9,7 @@ from virtstack.api.conditions import Condition, ConditionStatus
 from virtstack.api.settings import ServiceType, Settings
 from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus, VMState
 from virtstack.builders.cloudinit import UserDataError, build_user_data_secret, cloud_init_volume, user_data_from_secret
-from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, reboot_pending
+from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending
 from virtstack.builders.names import hostname, instance_name
 from virtstack.builders.service import build_service, public_address
 from virtstack.status.support import unsupported_fields
@@ -330,3 +330,52 @@ def test_reboot_is_pending_until_a_vmi_started_under_the_request_runs() -> None:
     assert before.lastRebootedAt is None
     after = compute_status(1, requested, observed(kubevirt_vm("Running"), new_vmi), before, NOW)
     assert after.lastRebootedAt == requested.rebootRequestedAt
+
+
+def test_without_dynamic_scaling_the_size_is_pinned_so_kubevirt_restarts_for_changes() -> None:
+    pinned = template(build(spec()))["domain"]
+    assert pinned["cpu"]["maxSockets"] == 2 and pinned["memory"]["maxGuest"] == "4Gi"
+    dynamic = template(build(spec(dynamicScaling=True)))["domain"]
+    assert "maxSockets" not in dynamic["cpu"] and "maxGuest" not in dynamic["memory"]
+
+
+def kubevirt_vm_sized(cpu: int, memory: str) -> dict:
+    return {"spec": {"template": {"spec": {"domain": {"cpu": {"sockets": cpu}, "memory": {"guest": memory}}}}}}
+
+
+def agent_vmi(connected: bool) -> dict:
+    conditions = [{"type": "AgentConnected", "status": "True"}] if connected else []
+    return {"metadata": {}, "status": {"phase": "Running", "conditions": conditions}}
+
+
+@pytest.mark.parametrize(
+    ("dynamic", "instance", "held"),
+    [
+        (True, agent_vmi(False), (1, "2Gi")),  # no agent: the running size stays until the next start
+        (True, agent_vmi(True), None),  # agent: the new size goes to KubeVirt, which hotplugs it
+        (False, agent_vmi(False), None),  # not dynamic: pinned size, KubeVirt says RestartRequired
+        (True, None, None),  # not running: the next start takes the new size
+    ],
+)
+def test_dynamic_resize_waits_for_the_guest_agent(dynamic: bool, instance: dict | None, held: tuple | None) -> None:
+    assert held_size(spec(dynamicScaling=dynamic), kubevirt_vm_sized(1, "2Gi"), instance) == held
+
+
+def test_restart_required_is_mirrored_with_what_to_do() -> None:
+    kv = {
+        **kubevirt_vm("Running"),
+        "status": {
+            **kubevirt_vm("Running")["status"],
+            "conditions": [
+                {"type": "RestartRequired", "status": "True", "message": "a non-live-updatable field was changed"}
+            ],
+        },
+    }
+    status = compute_status(2, spec(), observed(kv, vmi()), VirtualMachineStatus(), NOW)
+    restart = next(c for c in status.conditions if c.type == "RestartRequired")
+    assert restart.reason == "RestartRequired" and "next starts" in restart.message and "non-live" in restart.message
+    held = compute_status(
+        2, spec(), observed(kubevirt_vm("Running"), vmi(), resize_held=True), VirtualMachineStatus(), NOW
+    )
+    assert next(c for c in held.conditions if c.type == "RestartRequired").reason == "GuestAgentMissing"
+    assert ready(held).status is ConditionStatus.TRUE, "the VM still runs as asked"

@@ -45,6 +45,8 @@ class VMInputs:
     settings: Settings
     instance_name: str
     user_data: bytes | None = None
+    # The size the running guest keeps while a live resize must wait (dynamic scaling without a guest agent).
+    held_size: tuple[int, str] | None = None
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -83,8 +85,7 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     template_spec: dict = {
         "hostname": hostname(name, spec),
         "domain": {
-            "cpu": {"sockets": spec.resources.cpu, "cores": 1, "threads": 1},
-            "memory": {"guest": spec.resources.memory},
+            **_cpu_and_memory(spec, inputs.held_size),
             "devices": {"disks": disks, "interfaces": [{"name": POD_NETWORK, "masquerade": {}}]},
         },
         "networks": [{"name": POD_NETWORK, "pod": {}}],
@@ -115,6 +116,51 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
         },
         "spec": vm_spec,
     }
+
+
+def _cpu_and_memory(spec: VirtualMachineSpec, held_size: tuple[int, str] | None) -> dict:
+    """Sockets and guest memory, so that KubeVirt itself decides live versus at the next start.
+
+    With dynamicScaling, maxSockets/maxGuest are left to KubeVirt's defaults (4x the boot size), so
+    changes within them are hotplugged live. Without it they equal the size: any change exceeds
+    them, and KubeVirt sets RestartRequired and applies it when the VM next starts.
+    """
+    cpu, memory = held_size or (spec.resources.cpu, spec.resources.memory)
+    cpu_spec: dict = {"sockets": cpu, "cores": 1, "threads": 1}
+    memory_spec: dict = {"guest": memory}
+    if not spec.dynamicScaling:
+        cpu_spec["maxSockets"] = cpu
+        memory_spec["maxGuest"] = memory
+    return {"cpu": cpu_spec, "memory": memory_spec}
+
+
+def held_size(spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None) -> tuple[int, str] | None:
+    """The running size to keep while a dynamic resize waits for the guest agent (CloudStack needs its
+    guest tools to scale a running VM); None when the new size may go to KubeVirt now.
+
+    A reboot request, or a VMI that ended or is going, lets the new size through: the next start uses it.
+    """
+    current = template_size(kubevirt_vm)
+    if not spec.dynamicScaling or current is None or current == (spec.resources.cpu, spec.resources.memory):
+        return None
+    if vmi is None or vmi["metadata"].get("deletionTimestamp") or reboot_pending(spec, vmi):
+        return None
+    if (vmi.get("status") or {}).get("phase") != "Running" or agent_connected(vmi):
+        return None
+    return current
+
+
+def agent_connected(vmi: dict) -> bool:
+    conditions = (vmi.get("status") or {}).get("conditions", [])
+    return any(c["type"] == "AgentConnected" and c["status"] == "True" for c in conditions)
+
+
+def template_size(kubevirt_vm: dict | None) -> tuple[int, str] | None:
+    """The size a KubeVirt VM's template asks for now."""
+    if kubevirt_vm is None:
+        return None
+    domain = kubevirt_vm["spec"]["template"]["spec"]["domain"]
+    return domain["cpu"]["sockets"], domain["memory"]["guest"]
 
 
 def _template_metadata(inputs: VMInputs) -> dict:

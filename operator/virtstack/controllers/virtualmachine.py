@@ -7,7 +7,7 @@ by the periodic resync; it compares before every write, so a second run writes n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..builders.cloudinit import (
     user_data_from_secret,
 )
 from ..builders.cloudinit import secret_name as user_data_secret_name
-from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, reboot_pending
+from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending
 from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
 from ..builders.service import build_service, public_address
@@ -164,11 +164,12 @@ class VirtualMachineController:
         elif service is not None:
             await self.kube.delete_core("Service", namespace, name)
             service = None
-        desired_vm = build_kubevirt_vm(inputs)
         kubevirt_vm = Indexes.one(indexes.kubevirt_vms, key)
+        vmi = Indexes.one(indexes.vmis, key)
+        inputs = replace(inputs, held_size=held_size(inputs.spec, kubevirt_vm, vmi))
+        desired_vm = build_kubevirt_vm(inputs)
         if kubevirt_vm is None or not is_subset(desired_vm, kubevirt_vm):
             kubevirt_vm = await self.kube.apply(desired_vm, PLURAL)
-        vmi = Indexes.one(indexes.vmis, key)
         if reboot_pending(inputs.spec, vmi):
             # Stop then start, as CloudStack reboots: the run strategy creates the new VMI.
             await self.kube.delete_custom("kubevirt.io/v1", "virtualmachineinstances", namespace, name)
@@ -183,6 +184,7 @@ class VirtualMachineController:
             zone=(node or {}).get("labels", {}).get(ZONE_LABEL),
             public_address=public_address(service, addresses, host),
             host_down_for=health.not_ready_for if health and health.down else None,
+            resize_held=inputs.held_size is not None,
         )
 
     async def _handle_host(

@@ -9,7 +9,6 @@ from ..api.virtualmachine import VirtualMachineSpec
 
 # Spec fields not carried out yet.
 _NOT_YET_RECONCILED = (
-    "dynamicScaling",
     "attachedISO",
     "sshKeyPairs",
     "affinityGroups",

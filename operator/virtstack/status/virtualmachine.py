@@ -14,6 +14,7 @@ from ..builders.kubevirt_vm import reboot_pending, run_strategy
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
+RESTART_REQUIRED = "RestartRequired"
 NOT_IMPLEMENTED = "NotImplemented"
 USER_DATA_INVALID = "UserDataInvalid"
 REFUSED = "RefusedByAPIServer"
@@ -43,6 +44,7 @@ class Observed:
     zone: str | None = None
     public_address: str | None = None
     host_down_for: float | None = None  # seconds the VM's host has not reported, once it counts as down
+    resize_held: bool = False  # a dynamic resize waits: the guest agent is not connected
 
 
 def compute_status(
@@ -71,6 +73,8 @@ def compute_status(
     conditions = [_ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for)]
     if (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
         conditions.append(scheduled)
+    if (restart := _restart_required(observed, generation, now)) is not None:
+        conditions.append(restart)
     return VirtualMachineStatus(
         state=state,
         lastRebootedAt=spec.rebootRequestedAt if _rebooted(spec, vmi) else previous.lastRebootedAt,
@@ -205,6 +209,34 @@ def _scheduled(spec: VirtualMachineSpec, vmi: dict | None, generation: int, now:
             lastTransitionTime=now,
         )
     return None
+
+
+def _restart_required(observed: Observed, generation: int, now: str) -> Condition | None:
+    """A change the running guest has not got: it applies when the VM next starts."""
+    if observed.resize_held:
+        return Condition(
+            type=RESTART_REQUIRED,
+            status=ConditionStatus.TRUE,
+            reason="GuestAgentMissing",
+            message="dynamic scaling needs the guest agent, which is not connected: the new cpu/memory apply "
+            "when the VM next starts (or set spec.rebootRequestedAt)",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
+    conditions = ((observed.kubevirt_vm or {}).get("status") or {}).get("conditions", [])
+    kubevirt = next((c for c in conditions if c["type"] == RESTART_REQUIRED and c["status"] == "True"), None)
+    if kubevirt is None:
+        return None
+    return Condition(
+        type=RESTART_REQUIRED,
+        status=ConditionStatus.TRUE,
+        reason="RestartRequired",
+        message="a change cannot be applied to the running VM (without spec.dynamicScaling, cpu and memory "
+        "changes wait for a start): it applies when the VM next starts (or set spec.rebootRequestedAt). "
+        f"KubeVirt: {kubevirt.get('message', '')}".rstrip(),
+        observedGeneration=generation,
+        lastTransitionTime=now,
+    )
 
 
 def _ip_addresses(vmi: dict | None) -> list[str]:
