@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from virtstack.api.crd import all_crds
+from virtstack.cli import ADMISSION_POLICIES
 from virtstack_testbed.processes import free_port, log_tail
 from virtstack_testbed.testing import Cluster, wait_for
 
@@ -33,6 +34,14 @@ def virtstack_crds(cluster: Cluster) -> None:
     )
     names = [f"crd/{crd['metadata']['name']}" for crd in all_crds()]
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=virtstack-e2e",
+        "--validate=strict",
+        "-f",
+        str(REPO / ADMISSION_POLICIES),
+    )
 
 
 @pytest.fixture(scope="session")

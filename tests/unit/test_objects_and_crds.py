@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from virtstack.api.crd import all_crds
 from virtstack.api.reference import render_reference
-from virtstack.cli import API_REFERENCE, CRD_DIRECTORIES, render_crd
+from virtstack.cli import ADMISSION_POLICIES, API_REFERENCE, CRD_DIRECTORIES, render_crd, render_policies
 from virtstack.objects import is_subset, merge_patch
 from virtstack.workqueue import WorkQueue
 
@@ -89,3 +89,7 @@ def _assert_structural(node: dict, where: str) -> None:
 
 def test_committed_api_reference_equals_the_generated_one() -> None:
     assert (REPO / API_REFERENCE).read_text() == render_reference(), "docs/api.md drifted: run `virtstack crds`"
+
+
+def test_committed_admission_policies_equal_the_generated_ones() -> None:
+    assert (REPO / ADMISSION_POLICIES).read_text() == render_policies(), "policies drifted: run `virtstack crds`"

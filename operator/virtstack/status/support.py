@@ -25,6 +25,4 @@ def unsupported_fields(spec: VirtualMachineSpec) -> list[str]:
         fields.append("spec.source.iso")
     if spec.rootDisk.resetOnReboot:
         fields.append("spec.rootDisk.resetOnReboot")
-    if spec.placement is not None and spec.placement.host:
-        fields.append("spec.placement.host")  # administrators only: waits for its admission policy
     return fields
