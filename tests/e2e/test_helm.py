@@ -30,7 +30,28 @@ from virtstack_testbed.testing import Cluster, condition, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "virtstack"
-pytestmark = pytest.mark.usefixtures("virtstack_crds")
+POLICIES = CHART / "templates" / "admission-policies.yaml"
+pytestmark = pytest.mark.usefixtures("virtstack_crds", "policies_left_to_helm")
+
+
+@pytest.fixture
+def policies_left_to_helm(cluster: Cluster, virtstack_crds: None):
+    """The session applies the chart's admission policies with kubectl; a release must own them itself.
+
+    Helm refuses to adopt objects another manager created, so they are removed for the release
+    to create, and applied again (as the session fixture does) once it is uninstalled.
+    """
+    if not POLICIES.exists():
+        yield
+        return
+    cluster.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", str(POLICIES))
+    try:
+        yield
+    finally:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=virtstack-e2e", "--validate=strict",
+            "-f", str(POLICIES),
+        )  # fmt: skip
 
 
 class Helm:
