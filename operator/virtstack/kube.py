@@ -85,6 +85,12 @@ class Kube:
         )
         return self.api.sanitize_for_serialization(applied)
 
+    async def create_core(self, obj: dict) -> dict:
+        """POST a core/v1 object once (a Secret that must never be rewritten)."""
+        create = getattr(self.core, f"create_namespaced_{_snake(obj['kind'])}")
+        created = await create(obj["metadata"]["namespace"], obj, field_manager=FIELD_MANAGER, field_validation=STRICT)
+        return self.api.sanitize_for_serialization(created)
+
     async def delete_core(self, kind: str, namespace: str, name: str) -> None:
         try:
             await getattr(self.core, f"delete_namespaced_{_snake(kind)}")(name, namespace)

@@ -13,6 +13,8 @@ from kubernetes_asyncio import client, config
 
 from . import handlers  # noqa: F401 - registers the kopf handlers
 from .api.settings import load_settings
+from .controllers.base import Controller
+from .controllers.sshkeypair import SSHKeyPairController
 from .controllers.virtualmachine import VirtualMachineController
 from .kube import Kube
 
@@ -39,11 +41,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 300
     memo.settings = load_settings()
     memo.api = await _api_client()
-    memo.vm_controller = VirtualMachineController(Kube(memo.api), memo.settings)
-    memo.tasks = [
-        asyncio.create_task(memo.vm_controller.queue.run()),
-        asyncio.create_task(_resync(memo.vm_controller)),
-    ]
+    kube = Kube(memo.api)
+    memo.vm_controller = VirtualMachineController(kube, memo.settings)
+    memo.keypair_controller = SSHKeyPairController(kube)
+    controllers = [memo.vm_controller, memo.keypair_controller]
+    memo.tasks = [asyncio.create_task(c.queue.run(), name=f"{c.name}-queue") for c in controllers]
+    memo.tasks.append(asyncio.create_task(_resync(controllers), name="resync"))
 
 
 @kopf.on.cleanup()
@@ -63,12 +66,13 @@ def queue_alive(memo: kopf.Memo, **_: Any) -> str:
     return "ok"
 
 
-async def _resync(controller: VirtualMachineController) -> None:
+async def _resync(controllers: list[Controller]) -> None:
     """Requeue everything now and then: repairs anything a lost event left behind."""
     while True:
         await asyncio.sleep(RESYNC_SECONDS * random.uniform(0.9, 1.1))
-        for key in controller.all_keys():
-            controller.queue.add(key)
+        for controller in controllers:
+            for key in controller.all_keys():
+                controller.queue.add(key)
 
 
 def run(namespaces: list[str], liveness: str | None) -> None:

@@ -63,6 +63,7 @@ def operator(cluster: Cluster, virtstack_crds: None):
     try:
         wait_for(lambda: process.poll() is not None or _healthy(port), 60, "the operator's liveness endpoint")
         assert process.poll() is None, f"operator exited: {log_tail(str(log_path), 20)}"
+        process.log_path = log_path  # tests read the log, e.g. to prove a secret never reached it
         yield process
     finally:
         process.terminate()

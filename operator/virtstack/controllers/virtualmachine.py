@@ -44,11 +44,10 @@ from ..status.virtualmachine import (
     not_implemented_message,
     transition_event,
 )
-from ..workqueue import WorkQueue
+from .base import Controller, Key, one
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
 PLURAL = "virtualmachines"
 
 
@@ -63,29 +62,24 @@ class Indexes:
     secrets: Any
     nodes: Any
 
-    @staticmethod
-    def one(index: Any, key: Any) -> dict | None:
-        store = index.get(key)
-        return next(iter(store), None) if store else None
 
+class VirtualMachineController(Controller):
+    name = "virtualmachine"
 
-class VirtualMachineController:
     def __init__(self, kube: Kube, settings: Settings) -> None:
+        super().__init__()
         self.kube = kube
         self.settings = settings
-        self.queue = WorkQueue("virtualmachine", self.reconcile)
-        self.indexes: Indexes | None = None
         self._node_ready: dict[str, bool] = {}
         self._host_down_after = parse_duration(settings.hostDownAfter)
 
-    def enqueue(self, key: Key, indexes: Indexes) -> None:
-        self.indexes = indexes
-        self.queue.add(key)
+    def primary_index(self) -> Any:
+        return self.indexes.vms
 
     def node_changed(self, node: str, indexes: Indexes) -> None:
         """Requeue the VMs on a host whose readiness flipped; other node updates (heartbeats) cost nothing."""
         self.indexes = indexes
-        entry = Indexes.one(indexes.nodes, node)
+        entry = one(indexes.nodes, node)
         ready = bool(entry and entry.get("ready"))
         if self._node_ready.get(node) == ready:
             return
@@ -99,7 +93,7 @@ class VirtualMachineController:
 
     async def reconcile(self, key: Key) -> None:
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
-        vm = Indexes.one(self.indexes.vms, key)
+        vm = one(self.indexes.vms, key)
         if vm is None or vm["metadata"].get("deletionTimestamp"):
             return  # garbage collection removes what it owned
         namespace, name = key
@@ -156,16 +150,16 @@ class VirtualMachineController:
         namespace, name = key
         if inputs.user_data is not None and cloud_init_volume(name, inputs.user_data)[1]:
             secret = build_user_data_secret(name, namespace, inputs.uid, inputs.user_data)
-            await self._ensure(secret, Indexes.one(indexes.secrets, (namespace, user_data_secret_name(name))))
-        service = Indexes.one(indexes.services, key)
+            await self._ensure(secret, one(indexes.secrets, (namespace, user_data_secret_name(name))))
+        service = one(indexes.services, key)
         if inputs.spec.expose is not None:
             desired = build_service(name, namespace, inputs.uid, inputs.spec.expose, self.settings.exposeServiceType)
             service = await self._ensure(desired, service)
         elif service is not None:
             await self.kube.delete_core("Service", namespace, name)
             service = None
-        kubevirt_vm = Indexes.one(indexes.kubevirt_vms, key)
-        vmi = Indexes.one(indexes.vmis, key)
+        kubevirt_vm = one(indexes.kubevirt_vms, key)
+        vmi = one(indexes.vmis, key)
         inputs = replace(inputs, held_size=held_size(inputs.spec, kubevirt_vm, vmi))
         desired_vm = build_kubevirt_vm(inputs)
         if kubevirt_vm is None or not is_subset(desired_vm, kubevirt_vm):
@@ -174,7 +168,7 @@ class VirtualMachineController:
             # Stop then start, as CloudStack reboots: the run strategy creates the new VMI.
             await self.kube.delete_custom("kubevirt.io/v1", "virtualmachineinstances", namespace, name)
         host = (vmi or {}).get("status", {}).get("nodeName")
-        node = Indexes.one(indexes.nodes, host) if host else None
+        node = one(indexes.nodes, host) if host else None
         addresses = {host: node["address"]} if node and node.get("address") else {}
         health = await self._handle_host(key, inputs, vmi, host, node)
         return Observed(

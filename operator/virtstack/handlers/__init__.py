@@ -1,3 +1,3 @@
 """Importing this package registers every kopf handler."""
 
-from . import virtualmachine  # noqa: F401
+from . import sshkeypair, virtualmachine  # noqa: F401

@@ -1,0 +1,44 @@
+"""kopf wiring for SSHKeyPair: the key pairs and the Secrets holding generated private keys, indexed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from ..api.crd import GROUP, VERSION
+from ..builders.sshkeys import KEYPAIR_LABEL
+
+OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
+
+
+@kopf.index(GROUP, VERSION, "sshkeypairs")
+def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {
+        (namespace, name): {
+            "metadata": dict(body["metadata"]),
+            "spec": dict(body.get("spec") or {}),
+            "status": dict(body.get("status") or {}),
+        }
+    }
+
+
+@kopf.index("", "v1", "secrets", labels=OWNED)
+def keypair_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    """Metadata and public keys only: the private key is never held in the operator's memory."""
+    public = {key: value for key, value in (body.get("data") or {}).items() if key.endswith(".pub")}
+    return {(namespace, name): {"metadata": dict(body["metadata"]), "data": public}}
+
+
+def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
+    memo.keypair_controller.enqueue(key, {"keypairs": kwargs["keypairs"], "secrets": kwargs["keypair_secrets"]})
+
+
+@kopf.on.event(GROUP, VERSION, "sshkeypairs", id="sshkeypair-changed")
+async def keypair_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    _enqueue((namespace, name), memo, kwargs)
+
+
+@kopf.on.event("", "v1", "secrets", labels=OWNED, id="keypair-secret-changed")
+async def keypair_secret_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    _enqueue((namespace, labels[KEYPAIR_LABEL]), memo, kwargs)

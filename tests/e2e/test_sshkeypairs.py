@@ -1,0 +1,91 @@
+"""SSH key pairs: registered keys are checked and fingerprinted; generated private keys live only in their Secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from virtstack_testbed.testing import Cluster, condition, wait_for
+
+from .test_reconcile_writes import settled
+
+API = "virtstack.io/v1alpha1"
+
+
+def keypair(name: str, **spec: str) -> dict:
+    return {"apiVersion": API, "kind": "SSHKeyPair", "metadata": {"name": name}, "spec": spec}
+
+
+def ready_keypair(cluster: Cluster, namespace: str, name: str) -> dict:
+    def ready() -> dict | None:
+        obj = cluster.get("sshkey", name, namespace)
+        ready_condition = condition(obj, "Ready")
+        return obj if ready_condition and obj["status"].get("observedGeneration") else None
+
+    return wait_for(ready, 60, f"sshkey {name} reconciled")
+
+
+def ssh_keygen(public_line: str, digest: str, tmp_path: Path) -> str:
+    path = tmp_path / f"{digest}.pub"
+    path.write_text(public_line + "\n")
+    return subprocess.run(
+        ["ssh-keygen", "-l", "-E", digest, "-f", str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+
+
+@pytest.mark.usefixtures("virtstack_crds")
+@pytest.mark.parametrize("key_type", ["ed25519", "rsa"])
+def test_generated_private_key_is_only_in_its_secret(
+    cluster: Cluster, namespace: str, operator, key_type: str, tmp_path: Path
+) -> None:
+    cluster.apply(keypair("deploy", keyType=key_type), namespace=namespace)
+    obj = ready_keypair(cluster, namespace, "deploy")
+    status = obj["status"]
+    assert condition(obj, "Ready")["reason"] == "Generated"
+    secret = cluster.get("secret", status["privateKeySecret"], namespace)
+    file = "id_ed25519" if key_type == "ed25519" else "id_rsa"
+    private = base64.b64decode(secret["data"][file]).decode()
+    assert "BEGIN OPENSSH PRIVATE KEY" in private
+    assert secret["immutable"] is True and secret["metadata"]["ownerReferences"][0]["name"] == "deploy"
+    assert base64.b64decode(secret["data"][f"{file}.pub"]).decode().strip() == status["publicKey"]
+
+    body = private.splitlines()[1]  # a line of the key itself
+    events = json.dumps(cluster.list("events", namespace)) + json.dumps(cluster.list("events.events.k8s.io", namespace))
+    for where, text in (
+        ("status", json.dumps(obj)),
+        ("events", events),
+        ("operator log", operator.log_path.read_text()),
+    ):
+        assert body not in text and secret["data"][file] not in text, f"the private key leaked into {where}"
+
+    if shutil.which("ssh-keygen"):
+        assert status["fingerprintSHA256"] == ssh_keygen(status["publicKey"], "sha256", tmp_path)
+        assert "MD5:" + status["fingerprintMD5"] == ssh_keygen(status["publicKey"], "md5", tmp_path)
+
+    if cluster.plane is not None:  # the local plane's audit log counts the operator's writes
+        cluster.kubectl("annotate", "sshkey", "deploy", "-n", namespace, "example.com/touched=yes")
+        creates = [w for w in settled(cluster, namespace) if w.verb == "create" and w.resource == "secrets"]
+        assert len(creates) == 1, f"the key pair is generated once: {creates}"
+
+
+@pytest.mark.usefixtures("virtstack_crds", "operator")
+def test_registered_key_is_fingerprinted_and_a_bad_one_explained(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    line = (Path(__file__).resolve().parents[2] / "examples" / "sshkeypair-registered.yaml").read_text()
+    public = next(row.split("publicKey: ", 1)[1] for row in line.splitlines() if "publicKey:" in row)
+    cluster.apply(keypair("alice", publicKey=public), namespace=namespace)
+    status = ready_keypair(cluster, namespace, "alice")["status"]
+    assert status["publicKey"] == " ".join(public.split()[:2]) and "privateKeySecret" not in status
+    if shutil.which("ssh-keygen"):
+        assert status["fingerprintSHA256"] == ssh_keygen(public, "sha256", tmp_path)
+
+    truncated = public.split()[0] + " " + public.split()[1][:-8]
+    cluster.apply(keypair("broken", publicKey=truncated), namespace=namespace)
+    ready = wait_for(lambda: condition(cluster.get("sshkey", "broken", namespace), "Ready"), 60, "broken's condition")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidPublicKey")
+    assert "is not a valid ssh-ed25519 key" in ready["message"]
