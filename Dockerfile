@@ -3,7 +3,8 @@
 # to the image at run time (runs under readOnlyRootFilesystem; /tmp is an emptyDir in the chart).
 #
 # Base: the tag pins the Python minor (3.11) and the Debian release (bookworm); patch releases
-# and security fixes arrive with rebuilds. For reproducible releases pin the digest as well:
+# and security fixes arrive with rebuilds. Debian 12 matters: cryptography 50's wheel needs
+# glibc >= 2.34 (manylinux_2_34; bookworm has 2.36). For reproducible releases pin the digest too:
 #   docker buildx imagetools inspect python:3.11-slim-bookworm   -> PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:...
 #
 #   docker build -t ghcr.io/virtstack/virtstack:0.1.0 .
