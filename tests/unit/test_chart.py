@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from virtstack.api.settings import Settings, load_settings
 from virtstack_testbed.binaries import expected_binaries
 from virtstack_testbed.plane import scheduler_configuration
 
@@ -381,3 +382,10 @@ def test_dockerfile_is_small_non_root_and_pinned() -> None:
     assert 'ENTRYPOINT ["virtstack"]' in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ignored[ignored.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!operator/"]
+
+
+def test_chart_defaults_are_the_operators_own_defaults(tmp_path: Path) -> None:
+    """Installing with default values configures the operator exactly as running it with no config file."""
+    path = tmp_path / "config.yaml"
+    path.write_text(one(render(), "ConfigMap")["data"]["config.yaml"])
+    assert load_settings(str(path)) == Settings()
