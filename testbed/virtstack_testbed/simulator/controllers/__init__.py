@@ -1,6 +1,7 @@
 """The simulator's controllers: informers feed work queues; each sync reads caches, plans, writes.
 
-One module per KubeVirt controller (vm_controller, vmi_controller, node_controller); this module
+One module per KubeVirt controller (vm_controller, vmi_controller, node_controller) and CDI's
+(cdi_controller); this module
 wires their informers and queues together. Every write sends fieldValidation=Strict (kube.py).
 """
 
@@ -14,6 +15,7 @@ from kubernetes_asyncio import client
 from ..informer import Informer, Resource, object_key
 from ..launcher import LABEL_APP, LABEL_CREATED_BY
 from ..options import Options
+from .cdi_controller import DataVolumeController
 from .kube import Kube
 from .node_controller import NodeController
 from .vm_controller import VmController
@@ -23,6 +25,7 @@ VMS = Resource("kubevirt.io", "v1", "virtualmachines")
 VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 PODS = Resource("", "v1", "pods")
 NODES = Resource("", "v1", "nodes")
+DATA_VOLUMES = Resource("cdi.kubevirt.io", "v1beta1", "datavolumes")
 
 
 class Simulator:
@@ -33,19 +36,21 @@ class Simulator:
         self.vmis = Informer(api, VMIS, self._vmi_changed)
         self.pods = Informer(api, PODS, self._pod_changed, label_selector=f"{LABEL_APP}=virt-launcher")
         self.nodes = Informer(api, NODES, self._node_changed)
+        self.dvs = Informer(api, DATA_VOLUMES, self._dv_changed)
         self.vm = VmController(self)
         self.vmi = VmiController(self)
         self.node = NodeController(self)
+        self.cdi = DataVolumeController(self)
 
     @property
     def informers(self) -> list[Informer]:
-        return [self.vms, self.vmis, self.pods, self.nodes]
+        return [self.vms, self.vmis, self.pods, self.nodes, self.dvs]
 
     async def run(self, on_synced: Callable[[], object]) -> None:
         tasks = [asyncio.create_task(i.run()) for i in self.informers]
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
         await self.node.heartbeat_all()
-        tasks += [asyncio.create_task(c) for c in (self.vm.run(), self.vmi.run(), self.node.run())]
+        tasks += [asyncio.create_task(c) for c in (self.vm.run(), self.vmi.run(), self.node.run(), self.cdi.run())]
         on_synced()
         await asyncio.gather(*tasks)
 
@@ -68,6 +73,19 @@ class Simulator:
 
     def _node_changed(self, old: dict | None, new: dict | None) -> None:
         self.node.queue.add(object_key(new or old))
+
+    def _dv_changed(self, old: dict | None, new: dict | None) -> None:
+        dv = new or old
+        self.cdi.queue.add(object_key(dv))
+        namespace = dv["metadata"]["namespace"]
+        owners = [r["name"] for r in dv["metadata"].get("ownerReferences", []) if r.get("kind") == "VirtualMachine"]
+        if owners:
+            for owner in owners:
+                self.vm.queue.add((namespace, owner))
+            return
+        for ns, name in list(self.vms.cache):  # a DataVolume a VM uses without owning it
+            if ns == namespace:
+                self.vm.queue.add((ns, name))
 
     # --- cache queries -----------------------------------------------------------------------
     def pods_of(self, vmi: dict) -> list[dict]:

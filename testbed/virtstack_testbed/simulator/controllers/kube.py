@@ -27,8 +27,14 @@ class Kube:
             if error.status != 409:
                 raise
 
-    async def delete(self, group_version: tuple[str, str], namespace: str, plural: str, name: str) -> None:
-        await ignore_not_found(self.custom.delete_namespaced_custom_object(*group_version, namespace, plural, name))
+    async def delete(
+        self, group_version: tuple[str, str], namespace: str, plural: str, name: str, uid: str | None = None
+    ) -> None:
+        """Delete; with `uid`, only that incarnation (a precondition: a newer one answers 409)."""
+        body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
+        await ignore_not_found(
+            self.custom.delete_namespaced_custom_object(*group_version, namespace, plural, name, body=body)
+        )
 
     async def patch(
         self, group_version: tuple[str, str], namespace: str, plural: str, name: str, body: dict, status: bool = False
