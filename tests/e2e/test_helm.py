@@ -116,6 +116,11 @@ def test_install_upgrade_and_uninstall(cluster: Cluster, namespace: str, helm: H
 
     dry = helm("install", release, str(CHART), "-n", namespace, "--dry-run=server")
     assert "kind: Deployment" in dry.stdout, "the server-side dry run renders against the real API versions"
+    for scope in ([], ["--set", f"watchNamespaces={{{namespace}}}"]):
+        rendered = helm("template", release, str(CHART), "-n", namespace, "--kube-version=1.35.4", *scope).stdout
+        cluster.kubectl(
+            "apply", "--dry-run=server", "--validate=strict", "-n", namespace, "-f", "-", input_text=rendered
+        )  # every field known to the API server, as for every other write here
 
     installed = helm(
         "install", release, str(CHART), "-n", namespace, "--wait", "--timeout=120s",
@@ -153,6 +158,10 @@ def test_install_upgrade_and_uninstall(cluster: Cluster, namespace: str, helm: H
     assert not can_i(cluster, account, "get", "configmaps", "-n", "default")
     assert not can_i(cluster, account, "create", "pods", "-n", "default")
 
+    helm("upgrade", release, str(CHART), "-n", namespace, "--reuse-values", "--wait", "--timeout=120s")
+    unchanged = deployment(cluster, fullname, namespace)
+    assert unchanged["metadata"]["generation"] == before["metadata"]["generation"], "no change, no rollout"
+
     helm(
         "upgrade", release, str(CHART), "-n", namespace, "--reuse-values", "--wait", "--timeout=120s",
         "--set", "settings.maxSnapshotsPerVM=5",
@@ -163,6 +172,8 @@ def test_install_upgrade_and_uninstall(cluster: Cluster, namespace: str, helm: H
     assert old != new, "a settings change changes the pod template"
     assert after["metadata"]["generation"] > before["metadata"]["generation"]
     assert after["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2", "a new ReplicaSet rolled out"
+    history = json.loads(helm("history", release, "-n", namespace, "--output=json").stdout)
+    assert [entry["revision"] for entry in history] == [1, 2, 3]
     cluster.kubectl("rollout", "status", f"deployment/{fullname}", "-n", namespace, "--timeout=60s")
     config = yaml.safe_load(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
     assert config["maxSnapshotsPerVM"] == 5

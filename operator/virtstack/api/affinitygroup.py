@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .common import Resource, Spec, Status, immutable, rules
+from .common import Resource, Spec, Status, immutable, rule, rules
 
 
 class AffinityType(StrEnum):
@@ -52,5 +52,15 @@ class AffinityGroupStatus(Status):
 
 
 class AffinityGroup(Resource):
+    # Members carry the label ag.virtstack.io/<name>: the name must fit a label name.
+    model_config = Resource.model_config | {
+        "json_schema_extra": rules(
+            rule(
+                "size(self.metadata.name) <= 63",
+                "metadata.name of an AffinityGroup must be at most 63 characters: it becomes a label name",
+            )
+        )
+    }
+
     spec: AffinityGroupSpec
     status: AffinityGroupStatus | None = None

@@ -14,11 +14,13 @@ With Once the ended VMI stays, so the VM stays Stopped or Down until the user as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..api.affinitygroup import AffinityGroupSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec
 from . import placement
+from .affinity import group_labels, pod_affinity
 from .cloudinit import CLOUD_INIT_DISK, cloud_init_volume
 from .labels import GROUP_LABEL, MANAGED_BY, VM_LABEL
 from .names import display_name, hostname
@@ -47,6 +49,8 @@ class VMInputs:
     user_data: bytes | None = None
     # The size the running guest keeps while a live resize must wait (dynamic scaling without a guest agent).
     held_size: tuple[int, str] | None = None
+    # The VM's AffinityGroups that exist, by name (a missing one is reported, not applied).
+    affinity_groups: dict[str, AffinityGroupSpec] = field(default_factory=dict)
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -94,8 +98,11 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     }
     if selector := placement.node_selector(spec.placement):
         template_spec["nodeSelector"] = selector
-    if affinity := placement.node_affinity(spec.placement):
-        template_spec["affinity"] = {"nodeAffinity": affinity}
+    affinity = pod_affinity(inputs.affinity_groups)
+    if node_affinity := placement.node_affinity(spec.placement):
+        affinity["nodeAffinity"] = node_affinity
+    if affinity:
+        template_spec["affinity"] = affinity
     vm_spec: dict = {
         "runStrategy": run_strategy(spec),
         "template": {"metadata": _template_metadata(inputs), "spec": template_spec},
@@ -165,7 +172,7 @@ def template_size(kubevirt_vm: dict | None) -> tuple[int, str] | None:
 
 def _template_metadata(inputs: VMInputs) -> dict:
     """Labels select the VM's pods (Services, affinity); annotations carry CloudStack's names to the VMI."""
-    labels = {VM_LABEL: inputs.name}
+    labels = {VM_LABEL: inputs.name, **group_labels(inputs.affinity_groups)}
     if inputs.spec.group:
         labels[GROUP_LABEL] = inputs.spec.group
     annotations = {

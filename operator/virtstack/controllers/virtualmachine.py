@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from ..api.affinitygroup import AffinityGroupSpec
 from ..api.crd import GROUP, VERSION
 from ..api.durations import parse_duration
 from ..api.settings import Settings
@@ -61,6 +62,7 @@ class Indexes:
     services: Any
     secrets: Any
     nodes: Any
+    groups: Any
 
 
 class VirtualMachineController(Controller):
@@ -160,7 +162,12 @@ class VirtualMachineController(Controller):
             service = None
         kubevirt_vm = one(indexes.kubevirt_vms, key)
         vmi = one(indexes.vmis, key)
-        inputs = replace(inputs, held_size=held_size(inputs.spec, kubevirt_vm, vmi))
+        groups = {
+            g: AffinityGroupSpec.model_validate(found["spec"])
+            for g in inputs.spec.affinityGroups
+            if (found := one(indexes.groups, (namespace, g))) is not None
+        }
+        inputs = replace(inputs, held_size=held_size(inputs.spec, kubevirt_vm, vmi), affinity_groups=groups)
         desired_vm = build_kubevirt_vm(inputs)
         if kubevirt_vm is None or not is_subset(desired_vm, kubevirt_vm):
             kubevirt_vm = await self.kube.apply(desired_vm, PLURAL)
@@ -179,6 +186,7 @@ class VirtualMachineController(Controller):
             public_address=public_address(service, addresses, host),
             host_down_for=health.not_ready_for if health and health.down else None,
             resize_held=inputs.held_size is not None,
+            missing_groups=[g for g in inputs.spec.affinityGroups if g not in groups],
         )
 
     async def _handle_host(

@@ -13,6 +13,7 @@ import kopf
 
 from ..api.crd import GROUP, VERSION
 from ..builders.labels import VM_LABEL
+from ..controllers.base import one
 from ..controllers.virtualmachine import Indexes
 
 KUBEVIRT = ("kubevirt.io", "v1")
@@ -41,6 +42,11 @@ def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
             "status": copy.deepcopy(body.get("status", {})),
         }
     }
+
+
+@kopf.index(GROUP, VERSION, "affinitygroups")
+def affinity_groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): _snapshot(body)}
 
 
 @kopf.index("", "v1", "services", labels=OWNED)
@@ -78,11 +84,27 @@ def _indexes(kwargs: dict) -> Indexes:
         services=kwargs["owned_services"],
         secrets=kwargs["owned_secrets"],
         nodes=kwargs["nodes"],
+        groups=kwargs["affinity_groups"],
     )
 
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
-    memo.vm_controller.enqueue(key, _indexes(kwargs))
+    """The VM, and the AffinityGroups it lists (their members or hosts may have changed)."""
+    indexes = _indexes(kwargs)
+    memo.vm_controller.enqueue(key, indexes)
+    vm = one(indexes.vms, key)
+    for group in (vm or {}).get("spec", {}).get("affinityGroups", []):
+        memo.group_controller.enqueue((key[0], group), indexes)
+
+
+@kopf.on.event(GROUP, VERSION, "affinitygroups", id="affinity-group-changed")
+async def affinity_group_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """The group and its members: a changed or deleted group changes their placement constraints."""
+    indexes = _indexes(kwargs)
+    memo.group_controller.enqueue((namespace, name), indexes)
+    for (ns, vm_name), store in indexes.vms.items():
+        if ns == namespace and any(name in (vm.get("spec") or {}).get("affinityGroups", []) for vm in store):
+            memo.vm_controller.enqueue((ns, vm_name), indexes)
 
 
 @kopf.on.event(GROUP, VERSION, "virtualmachines", id="virtstack-vm-changed")

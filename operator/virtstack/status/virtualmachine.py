@@ -6,7 +6,7 @@ generation: True for a VM that runs as asked and for one stopped as asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
@@ -15,6 +15,7 @@ from ..builders.kubevirt_vm import reboot_pending, run_strategy
 READY = "Ready"
 SCHEDULED = "Scheduled"
 RESTART_REQUIRED = "RestartRequired"
+AFFINITY_GROUPS = "AffinityGroups"
 NOT_IMPLEMENTED = "NotImplemented"
 USER_DATA_INVALID = "UserDataInvalid"
 REFUSED = "RefusedByAPIServer"
@@ -45,6 +46,7 @@ class Observed:
     public_address: str | None = None
     host_down_for: float | None = None  # seconds the VM's host has not reported, once it counts as down
     resize_held: bool = False  # a dynamic resize waits: the guest agent is not connected
+    missing_groups: list[str] = field(default_factory=list)  # listed AffinityGroups that do not exist
 
 
 def compute_status(
@@ -75,6 +77,8 @@ def compute_status(
         conditions.append(scheduled)
     if (restart := _restart_required(observed, generation, now)) is not None:
         conditions.append(restart)
+    if spec.affinityGroups:
+        conditions.append(_affinity_groups(observed.missing_groups, generation, now))
     return VirtualMachineStatus(
         state=state,
         lastRebootedAt=spec.rebootRequestedAt if _rebooted(spec, vmi) else previous.lastRebootedAt,
@@ -191,11 +195,14 @@ def _scheduled(spec: VirtualMachineSpec, vmi: dict | None, generation: int, now:
     conditions = (vmi.get("status") or {}).get("conditions", [])
     pod_scheduled = next((c for c in conditions if c["type"] == "PodScheduled"), None)
     if pod_scheduled is not None and pod_scheduled.get("status") == "False":
+        message = pod_scheduled.get("message") or "no host can run the VM"
+        if "affinity rules" in message and spec.affinityGroups:
+            message += f" (the rules of AffinityGroup {', '.join(spec.affinityGroups)})"
         return Condition(
             type=SCHEDULED,
             status=ConditionStatus.FALSE,
             reason="InsufficientCapacity",
-            message=pod_scheduled.get("message") or "no host can run the VM",
+            message=message,
             observedGeneration=generation,
             lastTransitionTime=now,
         )
@@ -234,6 +241,27 @@ def _restart_required(observed: Observed, generation: int, now: str) -> Conditio
         message="a change cannot be applied to the running VM (without spec.dynamicScaling, cpu and memory "
         "changes wait for a start): it applies when the VM next starts (or set spec.rebootRequestedAt). "
         f"KubeVirt: {kubevirt.get('message', '')}".rstrip(),
+        observedGeneration=generation,
+        lastTransitionTime=now,
+    )
+
+
+def _affinity_groups(missing: list[str], generation: int, now: str) -> Condition:
+    if not missing:
+        return Condition(
+            type=AFFINITY_GROUPS,
+            status=ConditionStatus.TRUE,
+            reason="Applied",
+            message="every AffinityGroup the VM lists is applied to its placement",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
+    return Condition(
+        type=AFFINITY_GROUPS,
+        status=ConditionStatus.FALSE,
+        reason="GroupMissing",
+        message=f"AffinityGroup {', '.join(missing)} does not exist: create it or remove it from "
+        "spec.affinityGroups; until then the VM is placed without it",
         observedGeneration=generation,
         lastTransitionTime=now,
     )

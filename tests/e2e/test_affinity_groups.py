@@ -1,0 +1,100 @@
+"""AffinityGroups carried out by the real kube-scheduler on fake hosts (four hosts, two zones)."""
+
+from __future__ import annotations
+
+import pytest
+from virtstack_testbed.testing import Cluster, condition, wait_for
+
+from .test_vm_lifecycle import status_of, vm_with, wait_state
+
+pytestmark = pytest.mark.usefixtures("operator")
+API = "virtstack.io/v1alpha1"
+
+
+def affinity_group(name: str, kind: str = "HostAntiAffinity", **spec: str) -> dict:
+    return {"apiVersion": API, "kind": "AffinityGroup", "metadata": {"name": name}, "spec": {"type": kind, **spec}}
+
+
+def group_status(cluster: Cluster, namespace: str, name: str) -> dict:
+    return (cluster.get("ag", name, namespace) or {}).get("status", {})
+
+
+def scheduled(cluster: Cluster, namespace: str, name: str) -> dict | None:
+    return condition(cluster.get("vsvm", name, namespace), "Scheduled")
+
+
+def test_required_anti_affinity_one_member_per_host_and_the_extra_one_waits(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(affinity_group("spread"), namespace=namespace)
+    hosts = len(cluster.plane.node_names()) if cluster.plane else len(cluster.list("nodes"))
+    names = [f"member-{i}" for i in range(hosts + 1)]
+    for name in names[:-1]:
+        cluster.apply(vm_with(name, affinityGroups=["spread"]), namespace=namespace)
+    placed = {wait_state(cluster, namespace, name, "Running")["host"] for name in names[:-1]}
+    assert len(placed) == hosts, "one member per host"
+
+    cluster.apply(vm_with(names[-1], affinityGroups=["spread"]), namespace=namespace)
+    waiting = wait_for(
+        lambda: (c := scheduled(cluster, namespace, names[-1])) and c["status"] == "False" and c,
+        60,
+        "the extra member unscheduled",
+    )
+    assert waiting["reason"] == "InsufficientCapacity" and "AffinityGroup spread" in waiting["message"]
+    status = wait_for(
+        lambda: (s := group_status(cluster, namespace, "spread")).get("memberCount") == hosts + 1 and s,
+        30,
+        "the group counts its members",
+    )
+    assert status["members"] == sorted(names) and status["violations"] == []
+
+    cluster.kubectl("delete", "vsvm", names[0], "-n", namespace)
+    wait_state(cluster, namespace, names[-1], "Running")
+
+
+def test_preferred_anti_affinity_runs_anyway_and_reports_the_violation(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(affinity_group("soft", enforcement="Preferred"), namespace=namespace)
+    cluster.kubectl("cordon", *[n for n in cluster.plane.node_names() if n != "host-b"])
+    try:
+        for name in ("soft-a", "soft-b"):
+            cluster.apply(vm_with(name, affinityGroups=["soft"]), namespace=namespace)
+            wait_state(cluster, namespace, name, "Running")
+    finally:
+        cluster.kubectl("uncordon", *[n for n in cluster.plane.node_names() if n != "host-b"])
+    status = wait_for(
+        lambda: (s := group_status(cluster, namespace, "soft")).get("violations") and s, 30, "a reported violation"
+    )
+    assert status["violations"] == ["host host-b runs soft-a, soft-b"]
+    assert condition({"status": status}, "Ready")["reason"] == "Violated"
+
+
+def test_host_affinity_keeps_members_together_and_zone_anti_affinity_spreads_zones(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.apply(
+        affinity_group("together", "HostAffinity"), affinity_group("zones", topology="Zone"), namespace=namespace
+    )
+    for index in range(3):
+        cluster.apply(vm_with(f"pal-{index}", affinityGroups=["together"]), namespace=namespace)
+    assert len({wait_state(cluster, namespace, f"pal-{i}", "Running")["host"] for i in range(3)}) == 1
+    for index in range(2):
+        cluster.apply(vm_with(f"far-{index}", affinityGroups=["zones"]), namespace=namespace)
+    assert {wait_state(cluster, namespace, f"far-{i}", "Running")["zone"] for i in range(2)} == {"zone-a", "zone-b"}
+
+
+def test_deleting_a_group_leaves_members_running_and_they_report_it(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(affinity_group("temporary"), namespace=namespace)
+    cluster.apply(vm_with("keeper", affinityGroups=["temporary"]), namespace=namespace)
+    first = wait_state(cluster, namespace, "keeper", "Running")
+    cluster.kubectl("delete", "ag", "temporary", "-n", namespace)
+    missing = wait_for(
+        lambda: (
+            (c := condition(cluster.get("vsvm", "keeper", namespace), "AffinityGroups"))
+            and c["status"] == "False"
+            and c
+        ),
+        30,
+        "the missing group reported",
+    )
+    assert missing["reason"] == "GroupMissing" and "AffinityGroup temporary does not exist" in missing["message"]
+    assert status_of(cluster, namespace, "keeper")["host"] == first["host"], "still running where it was"
+    template = cluster.get("virtualmachines.kubevirt.io", "keeper", namespace)["spec"]["template"]
+    assert "affinity" not in template["spec"] and "ag.virtstack.io/temporary" not in template["metadata"]["labels"]
