@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
+
+APPLIED_HASH = "virtstack.io/applied-hash"
+
+
+def stamped(desired: dict) -> dict:
+    """The object with a hash of itself: a later desired object without a field we used to set hashes
+    differently, so the apply that removes the field is not skipped."""
+    digest = hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()[:16]
+    metadata = {
+        **desired["metadata"],
+        "annotations": {**desired["metadata"].get("annotations", {}), APPLIED_HASH: digest},
+    }
+    return {**desired, "metadata": metadata}
+
+
+def needs_apply(desired: dict, actual: dict | None) -> bool:
+    """Apply when the stamped desired object differs from the last one applied, or a field we own drifted."""
+    return actual is None or not is_subset(stamped(desired), actual)
 
 
 def is_subset(desired: Any, actual: Any) -> bool:

@@ -9,7 +9,7 @@ import yaml
 from virtstack.api.crd import all_crds
 from virtstack.api.reference import render_reference
 from virtstack.cli import ADMISSION_POLICIES, API_REFERENCE, CRD_DIRECTORIES, render_crd, render_policies
-from virtstack.objects import is_subset, merge_patch
+from virtstack.objects import is_subset, merge_patch, needs_apply, stamped
 from virtstack.workqueue import WorkQueue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,3 +93,14 @@ def test_committed_api_reference_equals_the_generated_one() -> None:
 
 def test_committed_admission_policies_equal_the_generated_ones() -> None:
     assert (REPO / ADMISSION_POLICIES).read_text() == render_policies(), "policies drifted: run `virtstack crds`"
+
+
+def test_a_removed_field_is_applied_although_what_remains_is_a_subset() -> None:
+    before = {"metadata": {"name": "vm"}, "spec": {"affinity": {"x": 1}, "cpu": 2}}
+    after = {"metadata": {"name": "vm"}, "spec": {"cpu": 2}}
+    live = stamped(before)
+    assert not needs_apply(before, live)
+    assert is_subset(after, live), "the plain subset check cannot see the removal"
+    assert needs_apply(after, live)
+    drifted = {**live, "spec": {"affinity": {"x": 1}, "cpu": 4}}
+    assert needs_apply(before, drifted), "someone changed a field we own"

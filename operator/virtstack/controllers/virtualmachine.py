@@ -32,7 +32,7 @@ from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
 from ..builders.service import build_service, public_address
 from ..kube import Kube, refusal_message, refused_as_invalid
-from ..objects import is_subset, merge_patch
+from ..objects import merge_patch, needs_apply, stamped
 from ..status.hosts import HostHealth, host_health
 from ..status.support import unsupported_fields
 from ..status.virtualmachine import (
@@ -169,8 +169,8 @@ class VirtualMachineController(Controller):
         }
         inputs = replace(inputs, held_size=held_size(inputs.spec, kubevirt_vm, vmi), affinity_groups=groups)
         desired_vm = build_kubevirt_vm(inputs)
-        if kubevirt_vm is None or not is_subset(desired_vm, kubevirt_vm):
-            kubevirt_vm = await self.kube.apply(desired_vm, PLURAL)
+        if needs_apply(desired_vm, kubevirt_vm):
+            kubevirt_vm = await self.kube.apply(stamped(desired_vm), PLURAL)
         if reboot_pending(inputs.spec, vmi):
             # Stop then start, as CloudStack reboots: the run strategy creates the new VMI.
             await self.kube.delete_custom("kubevirt.io/v1", "virtualmachineinstances", namespace, name)
@@ -208,6 +208,6 @@ class VirtualMachineController(Controller):
         return health
 
     async def _ensure(self, desired: dict, actual: dict | None) -> dict:
-        if actual is not None and is_subset(desired, actual):
+        if not needs_apply(desired, actual):
             return actual
-        return await self.kube.apply_core(desired)
+        return await self.kube.apply_core(stamped(desired))
