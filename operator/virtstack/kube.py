@@ -162,6 +162,16 @@ class Kube:
             if error.status != 404:
                 raise
 
+    async def patch_cluster_status(self, api_version: str, plural: str, name: str, status: dict) -> None:
+        group, version = _split(api_version)
+        try:
+            await self.custom.patch_cluster_custom_object_status(
+                group, version, plural, name, {"status": status}, field_validation=STRICT, _content_type=MERGE_PATCH
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> None:
         group, version = _split(api_version)
         try:

@@ -15,6 +15,7 @@ from . import handlers  # noqa: F401 - registers the kopf handlers
 from .api.settings import load_settings
 from .controllers.affinitygroup import AffinityGroupController
 from .controllers.base import Controller
+from .controllers.gpuprofile import GPUProfileController
 from .controllers.sshkeypair import SSHKeyPairController
 from .controllers.virtualmachine import VirtualMachineController
 from .kube import Kube
@@ -46,7 +47,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.vm_controller = VirtualMachineController(kube, memo.settings)
     memo.keypair_controller = SSHKeyPairController(kube)
     memo.group_controller = AffinityGroupController(kube)
-    controllers = [memo.vm_controller, memo.keypair_controller, memo.group_controller]
+    memo.gpu_controller = GPUProfileController(kube)
+    controllers = [memo.vm_controller, memo.keypair_controller, memo.group_controller, memo.gpu_controller]
     memo.tasks = [asyncio.create_task(c.queue.run(), name=f"{c.name}-queue") for c in controllers]
     memo.tasks.append(asyncio.create_task(_resync(controllers), name="resync"))
 

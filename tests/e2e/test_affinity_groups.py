@@ -97,4 +97,5 @@ def test_deleting_a_group_leaves_members_running_and_they_report_it(cluster: Clu
     assert missing["reason"] == "GroupMissing" and "AffinityGroup temporary does not exist" in missing["message"]
     assert status_of(cluster, namespace, "keeper")["host"] == first["host"], "still running where it was"
     template = cluster.get("virtualmachines.kubevirt.io", "keeper", namespace)["spec"]["template"]
-    assert "affinity" not in template["spec"] and "ag.virtstack.io/temporary" not in template["metadata"]["labels"]
+    affinity = template["spec"].get("affinity", {})
+    assert "podAntiAffinity" not in affinity and "ag.virtstack.io/temporary" not in template["metadata"]["labels"]

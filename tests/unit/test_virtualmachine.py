@@ -199,7 +199,7 @@ def test_instance_name_is_an_rfc1123_label_with_optional_display_name() -> None:
 
 def test_fields_not_carried_out_yet_are_reported_not_ignored() -> None:
     assert unsupported_fields(spec()) == []
-    assert unsupported_fields(spec(gpu={"profile": "grid"}, sshKeyPairs=["k"])) == ["spec.sshKeyPairs", "spec.gpu"]
+    assert unsupported_fields(spec(attachedISO="tools", sshKeyPairs=["k"])) == ["spec.attachedISO", "spec.sshKeyPairs"]
     assert unsupported_fields(spec(placement={"host": "host-a"})) == [], "pinning is for administrators: admission"
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..api.affinitygroup import AffinityGroupSpec
+from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec
 from . import placement
 from .affinity import group_labels, pod_affinity
 from .cloudinit import CLOUD_INIT_DISK, cloud_init_volume
+from .gpu import avoid_gpu_hosts, gpu_devices
 from .labels import GROUP_LABEL, MANAGED_BY, VM_LABEL
 from .names import display_name, hostname
 from .owner import owner_reference
@@ -51,6 +53,7 @@ class VMInputs:
     held_size: tuple[int, str] | None = None
     # The VM's AffinityGroups that exist, by name (a missing one is reported, not applied).
     affinity_groups: dict[str, AffinityGroupSpec] = field(default_factory=dict)
+    gpu_profile: GPUProfileSpec | None = None  # resolved from spec.gpu.profile
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -99,8 +102,13 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     if selector := placement.node_selector(spec.placement):
         template_spec["nodeSelector"] = selector
     affinity = pod_affinity(inputs.affinity_groups)
-    if node_affinity := placement.node_affinity(spec.placement):
-        affinity["nodeAffinity"] = node_affinity
+    preferred = placement.preferred_nodes(spec.placement)
+    if spec.gpu is None:
+        preferred.append(avoid_gpu_hosts())
+    else:
+        template_spec["domain"]["devices"]["gpus"] = gpu_devices(spec.gpu, inputs.gpu_profile)
+    if preferred:
+        affinity["nodeAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": preferred}
     if affinity:
         template_spec["affinity"] = affinity
     vm_spec: dict = {

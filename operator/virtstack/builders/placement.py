@@ -26,12 +26,12 @@ def node_selector(placement: Placement | None) -> dict[str, str]:
     return selector
 
 
-def node_affinity(placement: Placement | None) -> dict | None:
+def preferred_nodes(placement: Placement | None) -> list[dict]:
     """OS preference: prefer hosts labelled for the OS type, fall back to any host."""
     if placement is None or not placement.osPreference:
-        return None
+        return []
     term = {"matchExpressions": [{"key": OS_PREFERENCE_LABEL, "operator": "In", "values": [placement.osPreference]}]}
-    return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": OS_PREFERENCE_WEIGHT, "preference": term}]}
+    return [{"weight": OS_PREFERENCE_WEIGHT, "preference": term}]
 
 
 def scheduler_name(placement: Placement | None, names: SchedulerNames) -> str:

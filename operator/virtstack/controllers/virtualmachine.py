@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ..api.affinitygroup import AffinityGroupSpec
 from ..api.crd import GROUP, VERSION
 from ..api.durations import parse_duration
+from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from ..builders.cloudinit import (
@@ -36,6 +37,7 @@ from ..objects import merge_patch, needs_apply, stamped
 from ..status.hosts import HostHealth, host_health
 from ..status.support import unsupported_fields
 from ..status.virtualmachine import (
+    GPU_PROFILE_MISSING,
     NOT_IMPLEMENTED,
     REFUSED,
     USER_DATA_INVALID,
@@ -63,6 +65,7 @@ class Indexes:
     secrets: Any
     nodes: Any
     groups: Any
+    gpu_profiles: Any
 
 
 class VirtualMachineController(Controller):
@@ -117,21 +120,40 @@ class VirtualMachineController(Controller):
                 generation, NOT_IMPLEMENTED, not_implemented_message(unsupported), previous, name_of_instance
             )
         else:
+            profile = one(self.indexes.gpu_profiles, spec.gpu.profile) if spec.gpu else None
             try:
                 user_data = await self._user_data(namespace, spec)
             except UserDataError as error:
                 status = blocked_status(generation, USER_DATA_INVALID, str(error), previous, name_of_instance)
             else:
-                inputs = VMInputs(name, namespace, uid, spec, self.settings, name_of_instance, user_data)
+                if spec.gpu is not None and profile is None:
+                    message = (
+                        f"GPUProfile {spec.gpu.profile} (spec.gpu.profile) does not exist: ask an administrator "
+                        "to create it, or name an existing one (kubectl get gpuprofile)"
+                    )
+                    status = blocked_status(generation, GPU_PROFILE_MISSING, message, previous, name_of_instance)
+                    await self._write_status(vm, current, previous, status)
+                    return
+                gpu_profile = GPUProfileSpec.model_validate(profile["spec"]) if profile else None
+                inputs = VMInputs(
+                    name, namespace, uid, spec, self.settings, name_of_instance, user_data, gpu_profile=gpu_profile
+                )
                 try:
                     status = compute_status(generation, spec, await self._apply_children(key, inputs), previous)
                 except ApiException as error:
                     if not refused_as_invalid(error):
                         raise  # conflicts, throttling, outages: the work queue retries with backoff
                     status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
+        await self._write_status(vm, current, previous, status)
+
+    async def _write_status(
+        self, vm: dict, current: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus
+    ) -> None:
+        """Patch only what changed; an Event when the state changed."""
         patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
         if patch:
-            await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)
+            meta = vm["metadata"]
+            await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, meta["namespace"], meta["name"], patch)
         if (event := transition_event(previous, status)) is not None:
             await self.kube.post_event(vm, *event)
 

@@ -49,6 +49,11 @@ def affinity_groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> dic
     return {(namespace, name): _snapshot(body)}
 
 
+@kopf.index(GROUP, VERSION, "gpuprofiles")
+def gpu_profiles(name: str, body: kopf.Body, **_: Any) -> dict:
+    return {name: _snapshot(body)}
+
+
 @kopf.index("", "v1", "services", labels=OWNED)
 def owned_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[VM_LABEL]): _snapshot(body)}
@@ -72,6 +77,7 @@ def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict
             "address": internal,
             "ready": healthy,
             "notReadySince": None if healthy else ready.get("lastTransitionTime"),
+            "allocatable": dict(status.get("allocatable") or {}),
         }
     }
 
@@ -85,6 +91,7 @@ def _indexes(kwargs: dict) -> Indexes:
         secrets=kwargs["owned_secrets"],
         nodes=kwargs["nodes"],
         groups=kwargs["affinity_groups"],
+        gpu_profiles=kwargs["gpu_profiles"],
     )
 
 
@@ -95,6 +102,18 @@ def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
     vm = one(indexes.vms, key)
     for group in (vm or {}).get("spec", {}).get("affinityGroups", []):
         memo.group_controller.enqueue((key[0], group), indexes)
+    if gpu := (vm or {}).get("spec", {}).get("gpu"):
+        memo.gpu_controller.enqueue(("", gpu["profile"]), indexes)
+
+
+@kopf.on.event(GROUP, VERSION, "gpuprofiles", id="gpu-profile-changed")
+async def gpu_profile_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """The profile, and the VMs that use it (a VM waiting for a missing profile can now be created)."""
+    indexes = _indexes(kwargs)
+    memo.gpu_controller.enqueue(("", name), indexes)
+    for key, store in indexes.vms.items():
+        if any(((vm.get("spec") or {}).get("gpu") or {}).get("profile") == name for vm in store):
+            memo.vm_controller.enqueue(key, indexes)
 
 
 @kopf.on.event(GROUP, VERSION, "affinitygroups", id="affinity-group-changed")
@@ -137,3 +156,5 @@ async def node_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """A host's readiness changed: its VMs may be Down now (or up again)."""
     indexes = _indexes(kwargs)
     memo.vm_controller.node_changed(name, indexes)
+    for profile in indexes.gpu_profiles:  # a node's capacity may have changed: a few profiles at most
+        memo.gpu_controller.enqueue(("", profile), indexes)

@@ -11,7 +11,6 @@ from ..api.virtualmachine import VirtualMachineSpec
 _NOT_YET_RECONCILED = (
     "attachedISO",
     "sshKeyPairs",
-    "gpu",
     "reinstallRequestedAt",
     "migration",
 )

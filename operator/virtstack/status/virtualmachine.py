@@ -19,6 +19,7 @@ AFFINITY_GROUPS = "AffinityGroups"
 NOT_IMPLEMENTED = "NotImplemented"
 USER_DATA_INVALID = "UserDataInvalid"
 REFUSED = "RefusedByAPIServer"
+GPU_PROFILE_MISSING = "GPUProfileMissing"
 
 # KubeVirt's printableStatus -> CloudStack's state (kubevirt-behaviour.md §1).
 _STATE_BY_PRINTABLE_STATUS = {
@@ -198,6 +199,8 @@ def _scheduled(spec: VirtualMachineSpec, vmi: dict | None, generation: int, now:
         message = pod_scheduled.get("message") or "no host can run the VM"
         if "affinity rules" in message and spec.affinityGroups:
             message += f" (the rules of AffinityGroup {', '.join(spec.affinityGroups)})"
+        if spec.gpu is not None and "Insufficient" in message:
+            message += f" (GPUProfile {spec.gpu.profile}: no host has {spec.gpu.count} free)"
         return Condition(
             type=SCHEDULED,
             status=ConditionStatus.FALSE,
