@@ -89,3 +89,51 @@ def test_registered_key_is_fingerprinted_and_a_bad_one_explained(
     ready = wait_for(lambda: condition(cluster.get("sshkey", "broken", namespace), "Ready"), 60, "broken's condition")
     assert (ready["status"], ready["reason"]) == ("False", "InvalidPublicKey")
     assert "is not a valid ssh-ed25519 key" in ready["message"]
+
+
+@pytest.mark.usefixtures("virtstack_crds", "operator")
+def test_vm_keys_wait_for_their_key_pairs_and_changes_wait_for_a_start(cluster: Cluster, namespace: str) -> None:
+    vm = {
+        "apiVersion": API,
+        "kind": "VirtualMachine",
+        "metadata": {"name": "keyed"},
+        "spec": {"sshKeyPairs": ["ops"], "source": {"template": {"image": "quay.io/containerdisks/fedora:41"}}},
+    }
+    cluster.apply(vm, namespace=namespace)
+    waiting = wait_for(
+        lambda: (
+            (c := condition(cluster.get("vsvm", "keyed", namespace), "Ready"))
+            and c["reason"] == "SSHKeyPairNotReady"
+            and c
+        ),
+        30,
+        "keyed waits for its key pair",
+    )
+    assert "SSHKeyPair ops (spec.sshKeyPairs) does not exist" in waiting["message"]
+    assert cluster.get("virtualmachines.kubevirt.io", "keyed", namespace) is None
+
+    cluster.apply(keypair("ops"), keypair("extra"), namespace=namespace)
+    wait_for(
+        lambda: (cluster.get("vsvm", "keyed", namespace) or {}).get("status", {}).get("state") == "Running",
+        60,
+        "keyed Running once the key pair exists",
+    )
+    public = ready_keypair(cluster, namespace, "ops")["status"]["publicKey"]
+    secret = cluster.get("secret", "keyed-ssh-keys", namespace)
+    assert base64.b64decode(secret["data"]["ops"]).decode().strip() == public
+    credentials = cluster.get("virtualmachines.kubevirt.io", "keyed", namespace)["spec"]["template"]["spec"][
+        "accessCredentials"
+    ]
+    assert credentials[0]["sshPublicKey"]["source"]["secret"]["secretName"] == "keyed-ssh-keys"
+    assert condition(cluster.get("vsvm", "keyed", namespace), "SSHKeys")["status"] == "True"
+
+    ready_keypair(cluster, namespace, "extra")
+    vm["spec"]["sshKeyPairs"] = ["ops", "extra"]
+    cluster.apply(vm, namespace=namespace)
+    pending = wait_for(
+        lambda: (c := condition(cluster.get("vsvm", "keyed", namespace), "SSHKeys")) and c["status"] == "False" and c,
+        30,
+        "the new key waits for a start",
+    )
+    assert pending["reason"] == "PendingRestart"
+    assert "extra" in cluster.get("secret", "keyed-ssh-keys", namespace)["data"]

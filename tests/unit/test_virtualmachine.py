@@ -8,6 +8,7 @@ import pytest
 from virtstack.api.conditions import Condition, ConditionStatus
 from virtstack.api.settings import ServiceType, Settings
 from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus, VMState
+from virtstack.builders.access import build_keys_secret, keys_pending
 from virtstack.builders.cloudinit import UserDataError, build_user_data_secret, cloud_init_volume, user_data_from_secret
 from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending
 from virtstack.builders.names import hostname, instance_name
@@ -199,7 +200,7 @@ def test_instance_name_is_an_rfc1123_label_with_optional_display_name() -> None:
 
 def test_fields_not_carried_out_yet_are_reported_not_ignored() -> None:
     assert unsupported_fields(spec()) == []
-    assert unsupported_fields(spec(attachedISO="tools", sshKeyPairs=["k"])) == ["spec.attachedISO", "spec.sshKeyPairs"]
+    assert unsupported_fields(spec(attachedISO="tools", sshKeyPairs=["k"])) == ["spec.attachedISO"]
     assert unsupported_fields(spec(placement={"host": "host-a"})) == [], "pinning is for administrators: admission"
 
 
@@ -379,3 +380,25 @@ def test_restart_required_is_mirrored_with_what_to_do() -> None:
     )
     assert next(c for c in held.conditions if c.type == "RestartRequired").reason == "GuestAgentMissing"
     assert ready(held).status is ConditionStatus.TRUE, "the VM still runs as asked"
+
+
+def test_ssh_keys_reach_kubevirt_through_an_owned_secret_and_nocloud() -> None:
+    keys = {"alice": "ssh-ed25519 AAAA1", "deploy": "ssh-ed25519 AAAA2"}
+    built = build_kubevirt_vm(
+        VMInputs(
+            "web", "team-a", "uid-1", spec(sshKeyPairs=["alice", "deploy"]), Settings(), "i-0001", public_keys=keys
+        )
+    )
+    spec_ = built["spec"]["template"]["spec"]
+    assert spec_["accessCredentials"] == [
+        {"sshPublicKey": {"source": {"secret": {"secretName": "web-ssh-keys"}}, "propagationMethod": {"noCloud": {}}}}
+    ]
+    assert spec_["volumes"][1] == {"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}
+    secret = build_keys_secret("web", "team-a", "uid-1", keys)
+    assert base64.b64decode(secret["data"]["alice"]).decode() == "ssh-ed25519 AAAA1\n"
+    booted = {
+        "metadata": {"annotations": built["spec"]["template"]["metadata"]["annotations"]},
+        "status": {"phase": "Running"},
+    }
+    assert not keys_pending(keys, booted)
+    assert keys_pending({"alice": "ssh-ed25519 AAAA1"}, booted), "a removed key waits for the next start"

@@ -21,6 +21,7 @@ from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec
 from . import placement
+from .access import KEYS_HASH_ANNOTATION, access_credentials, keys_hash
 from .affinity import group_labels, pod_affinity
 from .cloudinit import CLOUD_INIT_DISK, cloud_init_volume
 from .gpu import avoid_gpu_hosts, gpu_devices
@@ -29,6 +30,7 @@ from .names import display_name, hostname
 from .owner import owner_reference
 
 ROOT_DISK = "rootdisk"
+EMPTY_CLOUD_CONFIG = b"#cloud-config\n"
 POD_NETWORK = "default"
 INSTANCE_NAME_ANNOTATION = "virtstack.io/instance-name"
 DISPLAY_NAME_ANNOTATION = "virtstack.io/display-name"
@@ -54,6 +56,7 @@ class VMInputs:
     # The VM's AffinityGroups that exist, by name (a missing one is reported, not applied).
     affinity_groups: dict[str, AffinityGroupSpec] = field(default_factory=dict)
     gpu_profile: GPUProfileSpec | None = None  # resolved from spec.gpu.profile
+    public_keys: dict[str, str] = field(default_factory=dict)  # key pair name -> public key line
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -85,8 +88,9 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     root_volume, data_volumes = _root_volume(inputs)
     disks = [{"name": ROOT_DISK, "disk": {"bus": "virtio"}}]
     volumes = [root_volume]
-    if inputs.user_data is not None:
-        volume, _ = cloud_init_volume(name, inputs.user_data)
+    if inputs.user_data is not None or inputs.public_keys:
+        # NoCloud key propagation needs a NoCloud volume: an empty cloud-config when there is no user-data.
+        volume, _ = cloud_init_volume(name, inputs.user_data or EMPTY_CLOUD_CONFIG)
         disks.append({"name": CLOUD_INIT_DISK, "disk": {"bus": "virtio"}})
         volumes.append(volume)
     template_spec: dict = {
@@ -99,6 +103,8 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
         "volumes": volumes,
         "schedulerName": placement.scheduler_name(spec.placement, inputs.settings.schedulerNames),
     }
+    if inputs.public_keys:
+        template_spec["accessCredentials"] = access_credentials(name)
     if selector := placement.node_selector(spec.placement):
         template_spec["nodeSelector"] = selector
     affinity = pod_affinity(inputs.affinity_groups)
@@ -191,6 +197,8 @@ def _template_metadata(inputs: VMInputs) -> dict:
         annotations[OS_TYPE_ANNOTATION] = inputs.spec.osType  # a template change: applies at the next start
     if (requested := reboot_request(inputs.spec)) is not None:
         annotations[REBOOT_ANNOTATION] = requested
+    if inputs.public_keys:
+        annotations[KEYS_HASH_ANNOTATION] = keys_hash(inputs.public_keys)
     return {"labels": labels, "annotations": annotations}
 
 

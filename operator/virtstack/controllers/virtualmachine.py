@@ -20,6 +20,7 @@ from ..api.durations import parse_duration
 from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+from ..builders.access import build_keys_secret, keys_pending, keys_secret_name
 from ..builders.cloudinit import (
     UserDataError,
     build_user_data_secret,
@@ -40,6 +41,7 @@ from ..status.virtualmachine import (
     GPU_PROFILE_MISSING,
     NOT_IMPLEMENTED,
     REFUSED,
+    SSH_KEY_PAIR_PROBLEM,
     USER_DATA_INVALID,
     Observed,
     blocked_status,
@@ -66,6 +68,7 @@ class Indexes:
     nodes: Any
     groups: Any
     gpu_profiles: Any
+    keypairs: Any
 
 
 class VirtualMachineController(Controller):
@@ -126,6 +129,11 @@ class VirtualMachineController(Controller):
             except UserDataError as error:
                 status = blocked_status(generation, USER_DATA_INVALID, str(error), previous, name_of_instance)
             else:
+                public_keys, key_problem = self._public_keys(namespace, spec)
+                if key_problem is not None:
+                    status = blocked_status(generation, SSH_KEY_PAIR_PROBLEM, key_problem, previous, name_of_instance)
+                    await self._write_status(vm, current, previous, status)
+                    return
                 if spec.gpu is not None and profile is None:
                     message = (
                         f"GPUProfile {spec.gpu.profile} (spec.gpu.profile) does not exist: ask an administrator "
@@ -136,7 +144,15 @@ class VirtualMachineController(Controller):
                     return
                 gpu_profile = GPUProfileSpec.model_validate(profile["spec"]) if profile else None
                 inputs = VMInputs(
-                    name, namespace, uid, spec, self.settings, name_of_instance, user_data, gpu_profile=gpu_profile
+                    name,
+                    namespace,
+                    uid,
+                    spec,
+                    self.settings,
+                    name_of_instance,
+                    user_data,
+                    gpu_profile=gpu_profile,
+                    public_keys=public_keys,
                 )
                 try:
                     status = compute_status(generation, spec, await self._apply_children(key, inputs), previous)
@@ -157,6 +173,22 @@ class VirtualMachineController(Controller):
         if (event := transition_event(previous, status)) is not None:
             await self.kube.post_event(vm, *event)
 
+    def _public_keys(self, namespace: str, spec: VirtualMachineSpec) -> tuple[dict[str, str], str | None]:
+        """The listed key pairs' public keys, or what keeps one from being used."""
+        keys = {}
+        for name in spec.sshKeyPairs:
+            keypair = one(self.indexes.keypairs, (namespace, name))
+            if keypair is None:
+                return {}, (
+                    f"SSHKeyPair {name} (spec.sshKeyPairs) does not exist: create it or remove it from "
+                    "the list; the VM waits for it"
+                )
+            public = (keypair.get("status") or {}).get("publicKey")
+            if not public:
+                return {}, f"SSHKeyPair {name} (spec.sshKeyPairs) has no usable public key yet: see its Ready condition"
+            keys[name] = public
+        return keys, None
+
     async def _user_data(self, namespace: str, spec: VirtualMachineSpec) -> bytes | None:
         if spec.userData is None:
             return None
@@ -175,6 +207,11 @@ class VirtualMachineController(Controller):
         if inputs.user_data is not None and cloud_init_volume(name, inputs.user_data)[1]:
             secret = build_user_data_secret(name, namespace, inputs.uid, inputs.user_data)
             await self._ensure(secret, one(indexes.secrets, (namespace, user_data_secret_name(name))))
+        keys_secret = one(indexes.secrets, (namespace, keys_secret_name(name)))
+        if inputs.public_keys:
+            await self._ensure(build_keys_secret(name, namespace, inputs.uid, inputs.public_keys), keys_secret)
+        elif keys_secret is not None:
+            await self.kube.delete_core("Secret", namespace, keys_secret_name(name))
         service = one(indexes.services, key)
         if inputs.spec.expose is not None:
             desired = build_service(name, namespace, inputs.uid, inputs.spec.expose, self.settings.exposeServiceType)
@@ -209,6 +246,7 @@ class VirtualMachineController(Controller):
             host_down_for=health.not_ready_for if health and health.down else None,
             resize_held=inputs.held_size is not None,
             missing_groups=[g for g in inputs.spec.affinityGroups if g not in groups],
+            keys_pending=keys_pending(inputs.public_keys, vmi) if inputs.public_keys else False,
         )
 
     async def _handle_host(

@@ -8,6 +8,7 @@ import kopf
 
 from ..api.crd import GROUP, VERSION
 from ..builders.sshkeys import KEYPAIR_LABEL
+from .virtualmachine import _indexes as vm_indexes
 
 OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
 
@@ -36,7 +37,12 @@ def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
 
 @kopf.on.event(GROUP, VERSION, "sshkeypairs", id="sshkeypair-changed")
 async def keypair_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """The key pair, and the VMs that list it (their keys, or their wait for it, change)."""
     _enqueue((namespace, name), memo, kwargs)
+    indexes = vm_indexes(kwargs)
+    for (ns, vm_name), store in indexes.vms.items():
+        if ns == namespace and any(name in (vm.get("spec") or {}).get("sshKeyPairs", []) for vm in store):
+            memo.vm_controller.enqueue((ns, vm_name), indexes)
 
 
 @kopf.on.event("", "v1", "secrets", labels=OWNED, id="keypair-secret-changed")

@@ -92,6 +92,7 @@ def _indexes(kwargs: dict) -> Indexes:
         nodes=kwargs["nodes"],
         groups=kwargs["affinity_groups"],
         gpu_profiles=kwargs["gpu_profiles"],
+        keypairs=kwargs["keypairs"],
     )
 
 

@@ -10,7 +10,6 @@ from ..api.virtualmachine import VirtualMachineSpec
 # Spec fields not carried out yet.
 _NOT_YET_RECONCILED = (
     "attachedISO",
-    "sshKeyPairs",
     "reinstallRequestedAt",
     "migration",
 )

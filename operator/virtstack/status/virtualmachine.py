@@ -20,6 +20,8 @@ NOT_IMPLEMENTED = "NotImplemented"
 USER_DATA_INVALID = "UserDataInvalid"
 REFUSED = "RefusedByAPIServer"
 GPU_PROFILE_MISSING = "GPUProfileMissing"
+SSH_KEY_PAIR_PROBLEM = "SSHKeyPairNotReady"
+SSH_KEYS = "SSHKeys"
 
 # KubeVirt's printableStatus -> CloudStack's state (kubevirt-behaviour.md §1).
 _STATE_BY_PRINTABLE_STATUS = {
@@ -48,6 +50,7 @@ class Observed:
     host_down_for: float | None = None  # seconds the VM's host has not reported, once it counts as down
     resize_held: bool = False  # a dynamic resize waits: the guest agent is not connected
     missing_groups: list[str] = field(default_factory=list)  # listed AffinityGroups that do not exist
+    keys_pending: bool = False  # the running guest booted with other SSH keys than the VM lists
 
 
 def compute_status(
@@ -80,6 +83,8 @@ def compute_status(
         conditions.append(restart)
     if spec.affinityGroups:
         conditions.append(_affinity_groups(observed.missing_groups, generation, now))
+    if spec.sshKeyPairs:
+        conditions.append(_ssh_keys(observed.keys_pending, generation, now))
     return VirtualMachineStatus(
         state=state,
         lastRebootedAt=spec.rebootRequestedAt if _rebooted(spec, vmi) else previous.lastRebootedAt,
@@ -265,6 +270,27 @@ def _affinity_groups(missing: list[str], generation: int, now: str) -> Condition
         reason="GroupMissing",
         message=f"AffinityGroup {', '.join(missing)} does not exist: create it or remove it from "
         "spec.affinityGroups; until then the VM is placed without it",
+        observedGeneration=generation,
+        lastTransitionTime=now,
+    )
+
+
+def _ssh_keys(pending: bool, generation: int, now: str) -> Condition:
+    if pending:
+        return Condition(
+            type=SSH_KEYS,
+            status=ConditionStatus.FALSE,
+            reason="PendingRestart",
+            message="the guest booted with other SSH keys: the new ones reach it at its next start (keys travel "
+            "by cloud-init; set spec.rebootRequestedAt to apply them now)",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
+    return Condition(
+        type=SSH_KEYS,
+        status=ConditionStatus.TRUE,
+        reason="Applied",
+        message="the guest has the SSH keys of spec.sshKeyPairs (given at boot)",
         observedGeneration=generation,
         lastTransitionTime=now,
     )
