@@ -6,9 +6,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from .kubevirt_crds import generate_crds
 from .plane import Plane, start_plane
 from .processes import wait_until
+from .simulator.admission import policies
 from .topology import Topology
 
 SIMULATOR = "kubevirt-simulator"
@@ -20,6 +23,7 @@ def start_stack(
     plane = start_plane(run_dir, topology, apiserver_port, log)
     try:
         install_kubevirt_crds(plane)
+        install_kubevirt_admission(plane)
         if simulator:
             start_simulator(plane)
     except BaseException:
@@ -32,6 +36,28 @@ def install_kubevirt_crds(plane: Plane) -> None:
     crds = generate_crds()
     plane.apply(crds)
     plane.wait_for_crds([crd["metadata"]["name"] for crd in crds])
+
+
+def install_kubevirt_admission(plane: Plane, timeout: float = 30) -> None:
+    """KubeVirt's webhook checks that CEL can express, as ValidatingAdmissionPolicies (simulator/admission.py).
+
+    Returns once the API server enforces them: policies load asynchronously, so a VM breaking one
+    rule is sent (dry run) until it is refused.
+    """
+    plane.apply(policies())
+    probe = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "admission-probe", "namespace": "default"},
+        "spec": {"running": False, "runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}}}}},
+    }
+    text = yaml.safe_dump(probe)
+
+    def enforced() -> bool:
+        result = plane.kubectl("create", "--dry-run=server", "-f", "-", input_text=text, check=False)
+        return result.returncode != 0 and "mutually exclusive" in result.stderr
+
+    wait_until(enforced, timeout, "waiting for the KubeVirt admission policies to be enforced", interval=0.5)
 
 
 def start_simulator(plane: Plane, flags: Sequence[str] = ()) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from kubernetes_asyncio import client
@@ -97,8 +97,14 @@ class Informer:
             params["labelSelector"] = self.label_selector
         response = await self._request(params)
         async with response:
-            async for line in response.content:
+            if response.status != 200:
+                body = await response.text()
+                raise ApiException(status=response.status, reason=body[:300])
+            async for line in _lines(response.content):
                 event = json.loads(line)
+                if "type" not in event or "object" not in event:
+                    # Not a watch event: a Status the server ends the stream with.
+                    raise ApiException(status=event.get("code", 500), reason=str(event.get("message", event))[:300])
                 kind, obj = event["type"], event["object"]
                 if kind == "ERROR":
                     raise ApiException(status=obj.get("code", 500), reason=obj.get("message"))
@@ -139,3 +145,16 @@ class Informer:
             _preload_content=False,
             _request_timeout=None,
         )
+
+
+async def _lines(stream) -> AsyncIterator[bytes]:
+    """Newline-delimited watch events of any length (aiohttp's line iterator stops at 64 KiB)."""
+    buffer = b""
+    async for chunk in stream.iter_any():
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if buffer.strip():
+        yield buffer
