@@ -27,6 +27,7 @@ async def _run(args: argparse.Namespace) -> None:
             heartbeat_seconds=args.heartbeat_seconds,
             heartbeat_timeout_seconds=args.heartbeat_timeout_seconds,
             backoff_scale=args.backoff_scale,
+            migration_unschedulable_timeout_seconds=args.migration_unschedulable_timeout_seconds,
         )
         simulator = Simulator(api, options)
         await simulator.run(on_synced=lambda: args.ready_file and Path(args.ready_file).touch())
@@ -54,6 +55,12 @@ def main() -> None:
         type=float,
         default=defaults.backoff_scale,
         help="multiplies the VM startFailure back-off, 10 s x count^2 capped at 300 s (KubeVirt's: 1)",
+    )
+    parser.add_argument(
+        "--migration-unschedulable-timeout-seconds",
+        type=float,
+        default=defaults.migration_unschedulable_timeout_seconds,
+        help="a migration whose target pod stays unschedulable this long fails (KubeVirt's: 300 s)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .migration import DEFAULT_UNSCHEDULABLE_TIMEOUT_SECONDS
 from .node import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
 
 
@@ -15,3 +16,5 @@ class Options:
     heartbeat_timeout_seconds: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
     # Multiplies the VM controller's startFailure back-off (10 s x count^2, cap 300 s); 1 = KubeVirt's.
     backoff_scale: float = 1.0
+    # migration.go: a migration whose target pod stays unschedulable this long fails (5 min).
+    migration_unschedulable_timeout_seconds: float = DEFAULT_UNSCHEDULABLE_TIMEOUT_SECONDS

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .clock import now
 from .guest import BOOT_FAILURE, CRASH, SHUTDOWN, agent_connected, guest_event
+from .migration import live_migratable
 from .node import NODE_UNRESPONSIVE
 from .vm import FINAL_PHASES
 
@@ -40,8 +41,11 @@ def pod_condition(pod: dict | None, kind: str) -> dict | None:
     return next((c for c in (pod or {}).get("status", {}).get("conditions", []) if c["type"] == kind), None)
 
 
-def plan_vmi(vmi: dict, pods: list[dict], node_unresponsive: bool = False) -> VmiPlan:
-    """The VMI's next step. `node_unresponsive`: the heartbeat of the VMI's node has expired."""
+def plan_vmi(
+    vmi: dict, pods: list[dict], node_unresponsive: bool = False, shared_claims: frozenset[str] = frozenset()
+) -> VmiPlan:
+    """The VMI's next step. `node_unresponsive`: the heartbeat of the VMI's node has expired;
+    `shared_claims`: its PVCs / DataVolumes known to be ReadWriteMany (for LiveMigratable)."""
     status = dict(vmi.get("status") or {})
     plan = VmiPlan()
     current = _current_pod(pods, status)
@@ -54,7 +58,8 @@ def plan_vmi(vmi: dict, pods: list[dict], node_unresponsive: bool = False) -> Vm
     if status.get("phase") in ("Scheduled", "Running") and current is not None:
         status["interfaces"] = _interfaces(vmi, current)
         status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
-    status["conditions"] = _conditions(status, current, agent_connected(vmi))
+    migratable = live_migratable(vmi, shared_claims)
+    status["conditions"] = _conditions(status, current, agent_connected(vmi), migratable)
     _record_phase_transition(vmi.get("status") or {}, status)
     if status != (vmi.get("status") or {}):
         plan.status = status
@@ -144,7 +149,7 @@ def _interfaces(vmi: dict, pod: dict) -> list[dict]:
     ]
 
 
-def _conditions(status: dict, pod: dict | None, agent: bool = False) -> list[dict]:
+def _conditions(status: dict, pod: dict | None, agent: bool = False, migratable: dict | None = None) -> list[dict]:
     previous = {c["type"]: c for c in status.get("conditions", [])}
     conditions: list[dict] = []
     scheduled = pod_condition(pod, "PodScheduled")
@@ -172,7 +177,8 @@ def _conditions(status: dict, pod: dict | None, agent: bool = False) -> list[dic
         ready = {"type": "Ready", "status": pod_ready["status"]}
     conditions.append(ready)
     if status.get("phase") == "Running":
-        conditions.append({"type": "LiveMigratable", "status": "True"})
+        # LiveMigratable: True without a reason, or False with KubeVirt's reason (migration.py).
+        conditions.append(migratable or {"type": "LiveMigratable", "status": "True"})
         if agent:
             # virt-handler: AgentConnected=True while the agent answers; removed (never False) when it goes.
             conditions.append({"type": "AgentConnected", "status": "True"})

@@ -1,6 +1,7 @@
 """The simulator's controllers: informers feed work queues; each sync reads caches, plans, writes.
 
-One module per KubeVirt controller (vm_controller, vmi_controller, node_controller) and CDI's
+One module per KubeVirt controller (vm_controller, vmi_controller, node_controller,
+migration_controller) and CDI's
 (cdi_controller); this module
 wires their informers and queues together. Every write sends fieldValidation=Strict (kube.py).
 """
@@ -17,6 +18,7 @@ from ..launcher import LABEL_APP, LABEL_CREATED_BY
 from ..options import Options
 from .cdi_controller import DataVolumeController
 from .kube import Kube
+from .migration_controller import MigrationController
 from .node_controller import NodeController
 from .vm_controller import VmController
 from .vmi_controller import VmiController
@@ -26,6 +28,7 @@ VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 PODS = Resource("", "v1", "pods")
 NODES = Resource("", "v1", "nodes")
 DATA_VOLUMES = Resource("cdi.kubevirt.io", "v1beta1", "datavolumes")
+MIGRATIONS = Resource("kubevirt.io", "v1", "virtualmachineinstancemigrations")
 
 
 class Simulator:
@@ -37,20 +40,23 @@ class Simulator:
         self.pods = Informer(api, PODS, self._pod_changed, label_selector=f"{LABEL_APP}=virt-launcher")
         self.nodes = Informer(api, NODES, self._node_changed)
         self.dvs = Informer(api, DATA_VOLUMES, self._dv_changed)
+        self.vmims = Informer(api, MIGRATIONS, self._vmim_changed)
         self.vm = VmController(self)
         self.vmi = VmiController(self)
         self.node = NodeController(self)
         self.cdi = DataVolumeController(self)
+        self.migration = MigrationController(self)
 
     @property
     def informers(self) -> list[Informer]:
-        return [self.vms, self.vmis, self.pods, self.nodes, self.dvs]
+        return [self.vms, self.vmis, self.pods, self.nodes, self.dvs, self.vmims]
 
     async def run(self, on_synced: Callable[[], object]) -> None:
         tasks = [asyncio.create_task(i.run()) for i in self.informers]
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
         await self.node.heartbeat_all()
-        tasks += [asyncio.create_task(c) for c in (self.vm.run(), self.vmi.run(), self.node.run(), self.cdi.run())]
+        controllers = (self.vm, self.vmi, self.node, self.cdi, self.migration)
+        tasks += [asyncio.create_task(c.run()) for c in controllers]
         on_synced()
         await asyncio.gather(*tasks)
 
@@ -62,6 +68,7 @@ class Simulator:
         key = object_key(new or old)
         self.vmi.queue.add(key)
         self.vm.queue.add(key)
+        self.migration.vmi_changed(*key)
 
     def _pod_changed(self, old: dict | None, new: dict | None) -> None:
         pod = new or old
@@ -70,9 +77,13 @@ class Simulator:
         domain = (pod["metadata"].get("annotations") or {}).get("kubevirt.io/domain")
         if domain:
             self.vmi.queue.add((pod["metadata"]["namespace"], domain))
+            self.migration.vmi_changed(pod["metadata"]["namespace"], domain)
 
     def _node_changed(self, old: dict | None, new: dict | None) -> None:
         self.node.queue.add(object_key(new or old))
+
+    def _vmim_changed(self, old: dict | None, new: dict | None) -> None:
+        self.migration.queue.add(object_key(new or old))
 
     def _dv_changed(self, old: dict | None, new: dict | None) -> None:
         dv = new or old

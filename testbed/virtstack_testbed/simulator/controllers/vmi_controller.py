@@ -37,13 +37,26 @@ class VmiController:
             if self._expected_pods[vmi_uid] <= 0:
                 del self._expected_pods[vmi_uid]
 
+    def _shared(self, vmi: dict) -> frozenset[str]:
+        """The VMI's DataVolumes that ask for ReadWriteMany (PVCs are not watched: taken as unshared)."""
+        namespace = vmi["metadata"]["namespace"]
+        shared = set()
+        for volume in (vmi.get("spec") or {}).get("volumes") or []:
+            name = (volume.get("dataVolume") or {}).get("name")
+            dv = self.sim.dvs.cache.get((namespace, name)) if name else None
+            spec = (dv or {}).get("spec") or {}
+            modes = (spec.get("pvc") or spec.get("storage") or {}).get("accessModes") or []
+            if "ReadWriteMany" in modes:
+                shared.add(name)
+        return frozenset(shared)
+
     async def sync(self, key: Key) -> None:
         vmi = self.sim.vmis.cache.get(key)
         if vmi is None:
             return
         namespace, name = key
         node_lost = self.sim.node.unresponsive((vmi.get("status") or {}).get("nodeName"))
-        plan = plan_vmi(vmi, self.sim.pods_of(vmi), node_unresponsive=node_lost)
+        plan = plan_vmi(vmi, self.sim.pods_of(vmi), node_unresponsive=node_lost, shared_claims=self._shared(vmi))
         uid = vmi["metadata"]["uid"]
         core = self.sim.kube.core
         if plan.create_pod and uid not in self._expected_pods:
