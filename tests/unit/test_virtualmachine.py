@@ -402,3 +402,17 @@ def test_ssh_keys_reach_kubevirt_through_an_owned_secret_and_nocloud() -> None:
     }
     assert not keys_pending(keys, booted)
     assert keys_pending({"alice": "ssh-ed25519 AAAA1"}, booted), "a removed key waits for the next start"
+
+
+@pytest.mark.parametrize(
+    ("printable", "reason", "says"),
+    [
+        ("Provisioning", "Provisioning", "CDI is preparing the root disk (DataVolume web-rootdisk)"),
+        ("DataVolumeError", "RootDiskImportFailing", "kubectl describe dv web-rootdisk"),
+    ],
+)
+def test_a_vm_waiting_for_its_root_disk_says_so(printable: str, reason: str, says: str) -> None:
+    waiting = Observed(kubevirt_vm=kubevirt_vm(printable), vmi=None, instance_name="i-1", vm_name="web")
+    status = compute_status(1, spec(), waiting, VirtualMachineStatus(), NOW)
+    assert status.state is VMState.STARTING
+    assert ready(status).reason == reason and says in ready(status).message

@@ -238,6 +238,7 @@ class VirtualMachineController(Controller):
         addresses = {host: node["address"]} if node and node.get("address") else {}
         health = await self._handle_host(key, inputs, vmi, host, node)
         return Observed(
+            vm_name=name,
             kubevirt_vm=kubevirt_vm,
             vmi=vmi,
             instance_name=inputs.instance_name,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
-from ..builders.kubevirt_vm import reboot_pending, run_strategy
+from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
@@ -35,6 +35,16 @@ _STATE_BY_PRINTABLE_STATUS = {
     "Stopped": VMState.STOPPED,
     "Migrating": VMState.MIGRATING,
     "Paused": VMState.RUNNING,
+    "DataVolumeError": VMState.STARTING,  # CDI keeps retrying the import: the VM is still on its way
+}
+# printableStatus values that say why a VM is still Starting, and what to look at.
+_WAITING_FOR_DISK = {
+    "Provisioning": ("Provisioning", "CDI is preparing the root disk (DataVolume {disk})"),
+    "DataVolumeError": (
+        "RootDiskImportFailing",
+        "the root disk import keeps failing and CDI keeps retrying: "
+        "see the Running condition of DataVolume {disk} (kubectl describe dv {disk})",
+    ),
 }
 
 
@@ -51,6 +61,7 @@ class Observed:
     resize_held: bool = False  # a dynamic resize waits: the guest agent is not connected
     missing_groups: list[str] = field(default_factory=list)  # listed AffinityGroups that do not exist
     keys_pending: bool = False  # the running guest booted with other SSH keys than the VM lists
+    vm_name: str = ""
 
 
 def compute_status(
@@ -76,7 +87,9 @@ def compute_status(
         VMState.MIGRATING,
     )
     host = (vmi or {}).get("status", {}).get("nodeName") if placed else None
-    conditions = [_ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for)]
+    printable = ((kubevirt_vm or {}).get("status") or {}).get("printableStatus")
+    disk = root_disk_name(observed.vm_name)
+    conditions = [_ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for, printable, disk)]
     if (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
         conditions.append(scheduled)
     if (restart := _restart_required(observed, generation, now)) is not None:
@@ -166,6 +179,8 @@ def _ready(
     generation: int,
     now: str,
     host_down_for: float | None = None,
+    printable: str | None = None,
+    disk: str = "",
 ) -> Condition:
     wanted = VMState.RUNNING if spec.state is PowerState.RUNNING else VMState.STOPPED
     restart = "set spec.rebootRequestedAt to now, or spec.state to Stopped and back to Running, to start it again"
@@ -181,6 +196,9 @@ def _ready(
         status, reason, message = ConditionStatus.FALSE, "Down", f"the VM is down ({why}); {restart}"
     elif state is VMState.STOPPED and wanted is VMState.RUNNING and vmi is not None:
         status, reason, message = ConditionStatus.FALSE, "GuestShutdown", f"the guest shut itself down; {restart}"
+    elif state is VMState.STARTING and printable in _WAITING_FOR_DISK:
+        reason, template = _WAITING_FOR_DISK[printable]
+        status, message = ConditionStatus.FALSE, template.format(disk=disk)
     elif state is VMState.ERROR:
         status, reason, message = (
             ConditionStatus.FALSE,
