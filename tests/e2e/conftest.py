@@ -44,36 +44,54 @@ def virtstack_crds(cluster: Cluster) -> None:
     )
 
 
+class Operator:
+    """The operator as a real process with its own event loop, as it runs in production; killable."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        work = Path(tempfile.mkdtemp(prefix="virtstack-operator-"))
+        self.log_path = work / "operator.log"  # tests read it, e.g. to prove a secret never reached it
+        self.config = work / "config.yaml"
+        self.config.write_text(yaml.safe_dump(OPERATOR_SETTINGS))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        port = free_port()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz"],
+                env={**os.environ, "KUBECONFIG": self.cluster.kubeconfig, "VIRTSTACK_CONFIG": str(self.config)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process = self.process
+        wait_for(lambda: process.poll() is not None or _healthy(port), 60, "the operator's liveness endpoint")
+        assert process.poll() is None, f"operator exited: {log_tail(str(self.log_path), 20)}"
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as a crash or an OOM kill."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, virtstack_crds: None):
-    """The operator as a real process with its own event loop, as it runs in production."""
-    port = free_port()
-    work = Path(tempfile.mkdtemp(prefix="virtstack-operator-"))
-    log_path = work / "operator.log"
-    config = work / "config.yaml"
-    config.write_text(yaml.safe_dump(OPERATOR_SETTINGS))
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz"],
-            env={**os.environ, "KUBECONFIG": cluster.kubeconfig, "VIRTSTACK_CONFIG": str(config)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    running = Operator(cluster)
+    running.start()
     try:
-        wait_for(lambda: process.poll() is not None or _healthy(port), 60, "the operator's liveness endpoint")
-        assert process.poll() is None, f"operator exited: {log_tail(str(log_path), 20)}"
-        process.log_path = log_path  # tests read the log, e.g. to prove a secret never reached it
-        yield process
+        yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.returncode not in (0, -15):
-            print(f"operator log: {log_path}")
+        running.stop()
+        if running.process.returncode not in (0, -15):
+            print(f"operator log: {running.log_path}")
 
 
 def _healthy(port: int) -> bool:
