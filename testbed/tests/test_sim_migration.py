@@ -146,3 +146,47 @@ def test_failed_migration_and_one_in_flight_at_a_time(cluster: Cluster, namespac
     vmi = cluster.get("vmi", "flaky", namespace)
     assert vmi["status"]["migrationState"]["failed"] is True and vmi["status"]["nodeName"] == source
     assert vmi["status"]["phase"] == "Running"
+
+
+def hot_vm(name: str, sockets: int, guest: str) -> dict:
+    vm = kubevirt_vm(name, memory=guest)
+    vm["spec"]["template"]["spec"]["domain"]["cpu"] = {"sockets": sockets}
+    return vm
+
+
+def test_hotplug_within_limits_goes_live_through_a_workload_update_migration(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(hot_vm("hot", 1, "1Gi"), namespace=namespace)
+    before = running(cluster, namespace, "hot")
+    assert (
+        before["spec"]["domain"]["cpu"]["maxSockets"] == 4 and before["spec"]["domain"]["memory"]["maxGuest"] == "4Gi"
+    )
+    cluster.apply(hot_vm("hot", 2, "2Gi"), namespace=namespace)
+
+    def applied():
+        vmi = cluster.get("vmi", "hot", namespace)
+        status = vmi["status"]
+        done = (
+            status.get("currentCPUTopology", {}).get("sockets") == 2
+            and status.get("memory", {}).get("guestCurrent") == "2Gi"
+            and not condition(vmi, "HotVCPUChange")
+            and not condition(vmi, "HotMemoryChange")
+        )
+        return done and vmi
+
+    vmi = wait_for(applied, 60, "sockets and memory applied live")
+    assert vmi["metadata"]["uid"] == before["metadata"]["uid"] and vmi["status"]["memory"]["guestAtBoot"] == "1Gi"
+    [migration] = cluster.list("vmim", namespace)
+    assert migration["metadata"]["name"].startswith("kubevirt-workload-update-")
+    assert migration["status"]["phase"] == "Succeeded"
+    assert vmi["status"]["nodeName"] == migration["status"]["migrationState"]["targetNode"]
+    assert condition(cluster.get("vm", "hot", namespace), "RestartRequired") is None
+
+
+def test_hotplug_beyond_limits_requires_a_restart(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(hot_vm("capped", 1, "1Gi"), namespace=namespace)
+    running(cluster, namespace, "capped")
+    cluster.apply(hot_vm("capped", 8, "1Gi"), namespace=namespace)
+    restart = wait_for(lambda: condition(cluster.get("vm", "capped", namespace), "RestartRequired"), 30, "restart")
+    assert restart["message"] == "CPU sockets updated in template spec to a value higher than what's available"
+    vmi = cluster.get("vmi", "capped", namespace)
+    assert vmi["spec"]["domain"]["cpu"]["sockets"] == 1 and not cluster.list("vmim", namespace)

@@ -165,14 +165,16 @@ def test_start_failures_back_off_show_crash_loop_and_clear_once_running(cluster:
 def test_template_change_needs_a_restart_but_scheduling_fields_apply_live(cluster: Cluster, namespace: str) -> None:
     cluster.apply(kubevirt_vm("edit"), namespace=namespace)
     vmi = wait_running(cluster, namespace, "edit")
-    cluster.apply(kubevirt_vm("edit", memory="256Mi"), namespace=namespace)
+    changed = kubevirt_vm("edit")
+    changed["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] = "quay.io/containerdisks/fedora:42"
+    cluster.apply(changed, namespace=namespace)
     restart = wait_for(
         lambda: condition(cluster.get("vm", "edit", namespace), "RestartRequired"), 30, "RestartRequired"
     )
     assert restart["status"] == "True" and "reason" not in restart
     assert restart["message"] == "a non-live-updatable field was changed in the template spec"
     current = vmi_of(cluster, namespace, "edit")
-    assert current["spec"]["domain"]["memory"]["guest"] == "128Mi", "the VMI is not touched"
+    assert current["spec"]["volumes"][0]["containerDisk"]["image"].endswith(":41"), "the VMI is not touched"
     cluster.apply(kubevirt_vm("edit"), namespace=namespace)  # reverted
     wait_for(lambda: condition(cluster.get("vm", "edit", namespace), "RestartRequired") is None, 30, "cleared")
     live = kubevirt_vm("edit")

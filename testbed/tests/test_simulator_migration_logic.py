@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from virtstack_testbed.simulator.hotplug import hotplug_defaults, pending_changes, plan_hotplug, workload_update
 from virtstack_testbed.simulator.migration import live_migratable, plan_migration, refusal, target_pod
 
 AT = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -123,3 +124,62 @@ def test_unschedulable_target_waits_then_fails() -> None:
     assert failed.vmim_status["conditions"][0]["reason"] == "TargetPodUnschedulable"
     cleanup = plan_migration(vmim("Failed"), vmi(), [target], [], AT)
     assert cleanup.delete_pods == ["tgt"]
+
+
+# --- hotplug (simulator/hotplug.py) ------------------------------------------------------------
+
+
+def hot_vmi(sockets: int = 2, guest: str = "2Gi", max_sockets: int | None = 8, max_guest: str | None = "8Gi") -> dict:
+    cpu = {"sockets": sockets, **({"maxSockets": max_sockets} if max_sockets else {})}
+    memory = {"guest": guest, **({"maxGuest": max_guest} if max_guest else {})}
+    return {
+        "metadata": {"name": "v", "namespace": "ns", "uid": "u"},
+        "spec": {"domain": {"cpu": cpu, "memory": memory}},
+        "status": {"phase": "Running", "memory": {"guestAtBoot": "2Gi"}},
+    }
+
+
+def template(sockets: int = 2, guest: str = "2Gi") -> dict:
+    return {"domain": {"cpu": {"sockets": sockets}, "memory": {"guest": guest}}}
+
+
+@pytest.mark.parametrize(
+    ("want", "migratable", "patch", "restart"),
+    [
+        (template(4), True, {"cpu": {"sockets": 4}}, None),
+        (template(4), False, {"cpu": {"sockets": 4}}, None),  # the CPU path does not check migratability
+        (template(1), True, None, "Reduction of CPU socket count requires a restart"),
+        (template(9), True, None, "CPU sockets updated in template spec to a value higher than what's available"),
+        (template(guest="4Gi"), True, {"memory": {"guest": "4Gi"}}, None),
+        (template(guest="4Gi"), False, None, "Memory hotplug is not allowed: the VMI is not live-migratable"),
+        (template(guest="16Gi"), True, None, "Memory updated in template spec to a value higher than what's available"),
+        (template(guest="1Gi"), True, None, "Memory hotplug: the guest memory cannot be reduced below its boot value"),
+        (template(), True, None, None),
+    ],
+)
+def test_plan_hotplug(want: dict, migratable: bool, patch: dict | None, restart: str | None) -> None:
+    assert plan_hotplug(want, hot_vmi(), migratable) == (patch, restart)
+
+
+def test_hotplug_defaults_follow_kubevirt() -> None:
+    spec = hotplug_defaults({"domain": {"cpu": {"sockets": 2, "cores": 2}, "memory": {"guest": "1Gi"}}})
+    assert spec["domain"]["cpu"]["maxSockets"] == 8 and spec["domain"]["memory"]["maxGuest"] == "4Gi"
+    small = hotplug_defaults({"domain": {"memory": {"guest": "512Mi"}}})
+    assert "maxGuest" not in small["domain"]["memory"], "no memory hotplug below 1 GiB"
+    wide = hotplug_defaults({"domain": {"cpu": {"sockets": 100, "cores": 4}}})
+    assert wide["domain"]["cpu"]["maxSockets"] == 128, "capped at 512 vCPUs"
+
+
+def test_pending_change_conditions_and_the_workload_update_migration() -> None:
+    vmi_ = hot_vmi(sockets=4)
+    vmi_["status"].update({"currentCPUTopology": {"sockets": 2}, "memory": {"guestCurrent": "2Gi"}})
+    assert [c["type"] for c in pending_changes(vmi_)] == ["HotVCPUChange"]
+    vmi_["status"]["conditions"] = [
+        {"type": "HotVCPUChange", "status": "True"},
+        {"type": "LiveMigratable", "status": "True"},
+    ]
+    migration = workload_update(vmi_, [])
+    assert migration["metadata"]["name"].startswith("kubevirt-workload-update-")
+    assert workload_update(vmi_, [migration]) is None, "one per change"
+    vmi_["status"]["conditions"][1]["status"] = "False"
+    assert workload_update(vmi_, []) is None, "a non-migratable VMI's change stays pending"

@@ -198,6 +198,8 @@ def test_restart_required_ignores_fields_applied_live() -> None:
     changed["spec"]["template"]["spec"]["nodeSelector"] = {"zone": "a"}
     assert not restart_required(changed, started)
     changed["spec"]["template"]["spec"]["domain"]["memory"]["guest"] = "2Gi"
+    assert not restart_required(changed, started), "guest memory is hotplugged"
+    changed["spec"]["template"]["spec"]["domain"]["machine"] = {"type": "q35"}
     assert restart_required(changed, started)
     assert not restart_required(changed, None), "no VMI, nothing to restart"
     plan = plan_vm(changed, vmi("Running", ran=True), {}, started, AT)

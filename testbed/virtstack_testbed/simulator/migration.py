@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .clock import now
+from .hotplug import applied_status
 from .launcher import LABEL_CREATED_BY, launcher_pod
 from .node import parse_time
 
@@ -291,7 +292,8 @@ def _running(plan, status, vmim, vmi, target, pods, at, timeout) -> None:
     state.update({"completed": True, "endTimestamp": end})
     if state.get("sourcePod"):
         plan.delete_pods = [state["sourcePod"]]  # the source launcher completes
-    plan.vmi_status = {"migrationState": state, "nodeName": state["targetNode"]}
+    # virt-handler on the target: the guest now runs with the spec's CPU topology and memory.
+    plan.vmi_status = {"migrationState": state, "nodeName": state["targetNode"], **applied_status(vmi)}
     plan.vmi_labels = {LABEL_NODE_NAME: state["targetNode"], LABEL_MIGRATION_TARGET_NODE: None}
     status["migrationState"] = state
     _advance(status, "Succeeded")

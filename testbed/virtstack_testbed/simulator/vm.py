@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from .clock import now
+from .hotplug import hotplug_defaults, plan_hotplug, without_hotplug_fields
 
 FINAL_PHASES = ("Succeeded", "Failed")
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
@@ -226,8 +227,8 @@ def restart_required(vm: dict, started_spec: dict | None) -> bool:
     field that cannot be applied live (LIVE_UPDATE_FIELDS can)."""
     if started_spec is None:
         return False
-    current = _without_live_fields(vm["spec"]["template"].get("spec") or {})
-    started = _without_live_fields(((started_spec.get("template") or {}).get("spec")) or {})
+    current = without_hotplug_fields(_without_live_fields(vm["spec"]["template"].get("spec") or {}))
+    started = without_hotplug_fields(_without_live_fields(((started_spec.get("template") or {}).get("spec")) or {}))
     return current != started
 
 
@@ -276,7 +277,7 @@ def vmi_from_vm(vm: dict) -> dict:
     template = vm["spec"]["template"]
     meta = vm["metadata"]
     template_meta = template.get("metadata") or {}
-    spec = copy.deepcopy(template["spec"])
+    spec = hotplug_defaults(copy.deepcopy(template["spec"]))
     firmware = spec.setdefault("domain", {}).setdefault("firmware", {})
     firmware.setdefault("uuid", firmware_uuid(meta["name"]))
     return {
@@ -433,11 +434,16 @@ def plan_vm(
     if action is Action.DELETE_VMI and run_strategy(vm) == "RerunOnFailure" and _phase(vmi) == "Failed":
         requests = [*requests, {"action": "Start"}]  # vm.go: RerunOnFailure restarts a failed VMI
     started = started_spec if vmi is not None and not vmi["metadata"].get("deletionTimestamp") else None
-    needs_restart = restart_required(vm, started) and _phase(vmi) not in FINAL_PHASES
-    if not needs_restart:
+    restart = RESTART_REQUIRED_MESSAGE if restart_required(vm, started) and _phase(vmi) not in FINAL_PHASES else None
+    if restart is None:
         plan.vmi_spec_patch = live_update_patch(vm, vmi)
+        if _phase(vmi) == "Running" and started is not None:
+            migratable = _condition_is(vmi, "LiveMigratable", "True")
+            domain, restart = plan_hotplug(vm["spec"]["template"].get("spec") or {}, vmi, migratable)
+            if domain:
+                plan.vmi_spec_patch = {**(plan.vmi_spec_patch or {}), "domain": domain}
     plan.status = vm_status(
-        vm, vmi, dvs, creating=action is Action.CREATE_VMI, failure=failure, requests=requests, restart=needs_restart
+        vm, vmi, dvs, creating=action is Action.CREATE_VMI, failure=failure, requests=requests, restart=restart
     )
     return plan
 
@@ -449,7 +455,7 @@ def vm_status(
     creating: bool | None = None,
     failure: dict | None = None,
     requests: list[dict] | None = None,
-    restart: bool = False,
+    restart: str | None = None,
 ) -> dict:
     """The VM's status: what the controller last saw of its VMI, conditions mirrored."""
     previous = vm.get("status") or {}
@@ -457,9 +463,7 @@ def vm_status(
     ready_condition = _keep_transition_time(previous, _ready_condition(vmi))
     if restart:
         conditions.append(
-            _keep_transition_time(
-                previous, {"type": "RestartRequired", "status": "True", "message": RESTART_REQUIRED_MESSAGE}
-            )
+            _keep_transition_time(previous, {"type": "RestartRequired", "status": "True", "message": restart})
         )
     status = {
         "printableStatus": printable_status(vm, vmi, dvs, creating, failure),

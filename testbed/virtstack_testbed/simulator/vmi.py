@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .clock import now
 from .guest import BOOT_FAILURE, CRASH, SHUTDOWN, agent_connected, guest_event
+from .hotplug import boot_status, pending_changes
 from .migration import live_migratable
 from .node import NODE_UNRESPONSIVE
 from .vm import FINAL_PHASES
@@ -60,6 +61,8 @@ def plan_vmi(
         status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
     migratable = live_migratable(vmi, shared_claims)
     status["conditions"] = _conditions(status, current, agent_connected(vmi), migratable)
+    if status.get("phase") == "Running":
+        status["conditions"] += _hot_changes({**vmi, "status": status}, vmi.get("status") or {})
     _record_phase_transition(vmi.get("status") or {}, status)
     if status != (vmi.get("status") or {}):
         plan.status = status
@@ -107,11 +110,19 @@ def _advance_phase(
         status["nodeName"] = current["spec"]["nodeName"]
         plan.labels[LABEL_NODE_NAME] = current["spec"]["nodeName"]
     elif phase == "Scheduled":
-        # virt-handler.go: the domain starts, or (injected) never does.
-        status["phase"] = "Failed" if event == BOOT_FAILURE else "Running"
+        _boot(vmi, status, event)
     elif phase == "Running" and event in (SHUTDOWN, CRASH):
         # virt-handler.go: domain Shutoff/Shutdown -> Succeeded; Crashed / guest panic -> Failed.
         status["phase"] = "Succeeded" if event == SHUTDOWN else "Failed"
+
+
+def _boot(vmi: dict, status: dict, event: str | None) -> None:
+    """virt-handler.go: the domain starts, or (injected) never does; it reports what it booted with."""
+    if event == BOOT_FAILURE:
+        status["phase"] = "Failed"
+        return
+    status["phase"] = "Running"
+    status.update(boot_status(vmi.get("spec") or {}))
 
 
 def _current_pod(pods: list[dict], status: dict) -> dict | None:
@@ -183,6 +194,12 @@ def _conditions(status: dict, pod: dict | None, agent: bool = False, migratable:
             # virt-handler: AgentConnected=True while the agent answers; removed (never False) when it goes.
             conditions.append({"type": "AgentConnected", "status": "True"})
     return [_with_times(c, previous.get(c["type"])) for c in conditions]
+
+
+def _hot_changes(vmi: dict, previous: dict) -> list[dict]:
+    """HotVCPUChange / HotMemoryChange while the spec is ahead of the guest (hotplug.py)."""
+    before = {c["type"]: c for c in previous.get("conditions", [])}
+    return [_with_times(c, before.get(c["type"])) for c in pending_changes(vmi)]
 
 
 def _with_times(condition: dict, previous: dict | None) -> dict:

@@ -8,12 +8,14 @@ instead, ending the VMIM Failed with a `Failure` condition carrying KubeVirt's r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from virtstack.workqueue import WorkQueue
 
+from ..hotplug import workload_update
 from ..informer import Key
 from ..migration import MigrationPlan, plan_migration
 from .kube import KUBEVIRT, STRICT, ignore_not_found, merge_patch_for
@@ -29,11 +31,23 @@ class MigrationController:
         self.sim = sim
         self.kube = sim.kube
         self.queue = WorkQueue("migration", self.sync)
+        self.updates = WorkQueue("workload-updater", self.sync_workload, workers=2)
 
     async def run(self) -> None:
-        await self.queue.run()
+        await asyncio.gather(self.queue.run(), self.updates.run())
+
+    async def sync_workload(self, key: Key) -> None:
+        """workload-updater.go: migrate a running VMI whose CPU or memory change is pending."""
+        vmi = self.sim.vmis.cache.get(key)
+        if vmi is None:
+            return
+        migrations = [m for (ns, _), m in self.sim.vmims.cache.items() if ns == key[0]]
+        migration = workload_update(vmi, migrations)
+        if migration is not None:
+            await self.kube.create(KUBEVIRT, key[0], PLURAL, migration)
 
     def vmi_changed(self, namespace: str, vmi_name: str) -> None:
+        self.updates.add((namespace, vmi_name))
         for (ns, name), vmim in list(self.sim.vmims.cache.items()):
             if ns == namespace and vmim["spec"].get("vmiName") == vmi_name:
                 self.queue.add((ns, name))
