@@ -1,7 +1,7 @@
 """The simulator's controllers: informers feed work queues; each sync reads caches, plans, writes.
 
 One module per KubeVirt controller (vm_controller, vmi_controller, node_controller,
-migration_controller) and CDI's
+migration_controller, snapshot_controller) and CDI's
 (cdi_controller); this module
 wires their informers and queues together. Every write sends fieldValidation=Strict (kube.py).
 """
@@ -20,6 +20,7 @@ from .cdi_controller import DataVolumeController
 from .kube import Kube
 from .migration_controller import MigrationController
 from .node_controller import NodeController
+from .snapshot_controller import SnapshotController
 from .vm_controller import VmController
 from .vmi_controller import VmiController
 
@@ -29,6 +30,9 @@ PODS = Resource("", "v1", "pods")
 NODES = Resource("", "v1", "nodes")
 DATA_VOLUMES = Resource("cdi.kubevirt.io", "v1beta1", "datavolumes")
 MIGRATIONS = Resource("kubevirt.io", "v1", "virtualmachineinstancemigrations")
+SNAPSHOTS = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots")
+SNAPSHOT_CONTENTS = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshotcontents")
+RESTORES = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinerestores")
 
 
 class Simulator:
@@ -41,34 +45,51 @@ class Simulator:
         self.nodes = Informer(api, NODES, self._node_changed)
         self.dvs = Informer(api, DATA_VOLUMES, self._dv_changed)
         self.vmims = Informer(api, MIGRATIONS, self._vmim_changed)
+        self.vm_snapshots = Informer(api, SNAPSHOTS, self._snapshot_changed)
+        self.vm_snapshot_contents = Informer(api, SNAPSHOT_CONTENTS, self._content_changed)
+        self.vm_restores = Informer(api, RESTORES, self._restore_changed)
         self.vm = VmController(self)
         self.vmi = VmiController(self)
         self.node = NodeController(self)
         self.cdi = DataVolumeController(self)
         self.migration = MigrationController(self)
+        self.snapshot = SnapshotController(self)
 
     @property
     def informers(self) -> list[Informer]:
-        return [self.vms, self.vmis, self.pods, self.nodes, self.dvs, self.vmims]
+        return [
+            self.vms,
+            self.vmis,
+            self.pods,
+            self.nodes,
+            self.dvs,
+            self.vmims,
+            self.vm_snapshots,
+            self.vm_snapshot_contents,
+            self.vm_restores,
+        ]
 
     async def run(self, on_synced: Callable[[], object]) -> None:
         tasks = [asyncio.create_task(i.run()) for i in self.informers]
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
         await self.node.heartbeat_all()
-        controllers = (self.vm, self.vmi, self.node, self.cdi, self.migration)
+        controllers = (self.vm, self.vmi, self.node, self.cdi, self.migration, self.snapshot)
         tasks += [asyncio.create_task(c.run()) for c in controllers]
         on_synced()
         await asyncio.gather(*tasks)
 
     # --- event routing -----------------------------------------------------------------------
     def _vm_changed(self, old: dict | None, new: dict | None) -> None:
-        self.vm.queue.add(object_key(new or old))
+        key = object_key(new or old)
+        self.vm.queue.add(key)
+        self.snapshot.vm_changed(*key)
 
     def _vmi_changed(self, old: dict | None, new: dict | None) -> None:
         key = object_key(new or old)
         self.vmi.queue.add(key)
         self.vm.queue.add(key)
         self.migration.vmi_changed(*key)
+        self.snapshot.vm_changed(*key)
 
     def _pod_changed(self, old: dict | None, new: dict | None) -> None:
         pod = new or old
@@ -81,6 +102,18 @@ class Simulator:
 
     def _node_changed(self, old: dict | None, new: dict | None) -> None:
         self.node.queue.add(object_key(new or old))
+
+    def _snapshot_changed(self, old: dict | None, new: dict | None) -> None:
+        self.snapshot.snapshot_changed(*object_key(new or old))
+
+    def _content_changed(self, old: dict | None, new: dict | None) -> None:
+        content = new or old
+        snapshot = content["spec"].get("virtualMachineSnapshotName")
+        if snapshot:
+            self.snapshot.snapshot_changed(content["metadata"]["namespace"], snapshot)
+
+    def _restore_changed(self, old: dict | None, new: dict | None) -> None:
+        self.snapshot.restores.add(object_key(new or old))
 
     def _vmim_changed(self, old: dict | None, new: dict | None) -> None:
         self.migration.queue.add(object_key(new or old))
