@@ -21,11 +21,7 @@ EXPLAINED_WAITS = ("NotImplemented", "Provisioning", "RootDiskImportFailing")
 
 def run_demo(run_dir: Path, topology: Topology, repo: Path, timeout: float = 120, log=print) -> Plane:
     plane = Plane.load(run_dir) if (run_dir / "state.json").exists() else start_stack(run_dir, topology, log=log)
-    plane.kubectl(
-        "apply", "--server-side", f"--field-manager={OPERATOR}", "--validate=strict", "-f", str(repo / "crds")
-    )
-    crd_files = sorted((repo / "crds").glob("*.yaml"))
-    plane.wait_for_crds([yaml.safe_load(path.read_text())["metadata"]["name"] for path in crd_files])
+    plane.apply_files(repo / "crds", repo / "charts" / "virtstack" / "templates" / "admission-policies.yaml")
     if OPERATOR not in plane.processes or not plane.processes[OPERATOR].is_running():
         plane.start(OPERATOR, [sys.executable, "-m", "virtstack", "run"], env={"KUBECONFIG": plane.kubeconfig})
     examples = sorted((repo / "examples").glob("*.yaml"))

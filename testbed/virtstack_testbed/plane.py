@@ -152,6 +152,22 @@ class Plane:
             input_text=text,
         )
 
+    def apply_files(self, *paths: Path) -> None:
+        """Apply manifest files or directories (server-side, strict); CRDs among them are awaited."""
+        for path in paths:
+            self.kubectl(
+                "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "--validate=strict", "-f", str(path)
+            )
+        crds = [
+            doc["metadata"]["name"]
+            for path in paths
+            for file in (sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+            for doc in yaml.safe_load_all(file.read_text())
+            if doc and doc["kind"] == "CustomResourceDefinition"
+        ]
+        if crds:
+            self.wait_for_crds(crds)
+
     def wait_for_crds(self, names: list[str], timeout: float = 60) -> None:
         self.kubectl(
             "wait", "--for=condition=Established", f"--timeout={int(timeout)}s", *(f"crd/{name}" for name in names)

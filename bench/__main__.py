@@ -1,0 +1,176 @@
+"""`python -m bench [--vms N]`: VMs at scale on the local control plane, the operator against its floor.
+
+1. The floor: N KubeVirt VMs created directly, brought to Running by the simulator (no operator).
+2. The product: N virtstack VMs, reconciled by the operator into KubeVirt VMs, until Ready.
+Times come from watch events seen by this process (create sent -> event observed). Writes per VM
+come from the API server's audit log. Prints figures; asserts nothing (goals are stated beside them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from kubernetes_asyncio import client, config, watch
+from virtstack.cli import ADMISSION_POLICIES
+from virtstack_testbed.audit import writes
+from virtstack_testbed.cli import default_topology
+from virtstack_testbed.stack import start_stack
+from virtstack_testbed.topology import load_topology
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "quay.io/containerdisks/cirros:0.6.2"
+RATIO_GOAL = 1.3
+
+
+def kubevirt_vm(name: str) -> dict:
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name},
+        "spec": {
+            "runStrategy": "Always",
+            "template": {
+                "spec": {
+                    "domain": {"memory": {"guest": "64Mi"}, "devices": {"disks": [{"name": "root", "disk": {}}]}},
+                    "volumes": [{"name": "root", "containerDisk": {"image": IMAGE}}],
+                }
+            },
+        },
+    }
+
+
+def virtstack_vm(name: str) -> dict:
+    return {
+        "apiVersion": "virtstack.io/v1alpha1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name},
+        "spec": {"resources": {"cpu": 1, "memory": "64Mi"}, "source": {"template": {"image": IMAGE}}},
+    }
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "none"
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return f"p50 {pick(0.5):6.2f} s  p95 {pick(0.95):6.2f} s  p99 {pick(0.99):6.2f} s  max {ordered[-1]:6.2f} s"
+
+
+async def run_wave(
+    api: client.ApiClient, namespace: str, group: str, plural: str, bodies: list[dict], done
+) -> tuple[dict[str, float], float]:
+    """Create every body, watching until `done(obj)` holds for all; seconds from each create to done."""
+    custom = client.CustomObjectsApi(api)
+    version = bodies[0]["apiVersion"].split("/")[1]
+    sent: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    started = time.monotonic()
+
+    async def watcher() -> None:
+        stream = watch.Watch()
+        async for event in stream.stream(
+            custom.list_namespaced_custom_object, group, version, namespace, plural, timeout_seconds=3600
+        ):
+            obj = event["object"]  # custom objects arrive as plain dicts
+            name = obj["metadata"]["name"]
+            if name not in finished and done(obj):
+                finished[name] = time.monotonic()
+                if len(finished) == len(bodies):
+                    return
+
+    watching = asyncio.create_task(watcher())
+    await asyncio.sleep(0.5)
+    semaphore = asyncio.Semaphore(16)
+
+    async def create(body: dict) -> None:
+        async with semaphore:
+            sent[body["metadata"]["name"]] = time.monotonic()
+            await custom.create_namespaced_custom_object(
+                group, version, namespace, plural, body, field_validation="Strict"
+            )
+
+    await asyncio.gather(*(create(body) for body in bodies))
+    await asyncio.wait_for(watching, timeout=1800)
+    return {name: finished[name] - sent[name] for name in finished}, time.monotonic() - started
+
+
+def ready(obj: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def bench(count: int, plane) -> None:
+    await config.load_kube_config(config_file=plane.kubeconfig)
+    async with client.ApiClient() as api:
+        core = client.CoreV1Api(api)
+        for namespace in ("bench-floor", "bench-operator"):
+            await core.create_namespace({"metadata": {"name": namespace}})
+        print(f"== {count} VMs, {len(plane.node_names())} hosts ==")
+        floor, floor_total = await run_wave(
+            api,
+            "bench-floor",
+            "kubevirt.io",
+            "virtualmachines",
+            [kubevirt_vm(f"f-{i}") for i in range(count)],
+            lambda vm: vm.get("status", {}).get("printableStatus") == "Running",
+        )
+        print(f"floor (KubeVirt VMs, simulator only)   to Running: {percentiles(list(floor.values()))}")
+        print(f"floor total                            {floor_total:7.1f} s")
+        operator = plane.start(
+            "virtstack-operator", [sys.executable, "-m", "virtstack", "run"], env={"KUBECONFIG": plane.kubeconfig}
+        )
+        await asyncio.sleep(5)
+        product, total = await run_wave(
+            api,
+            "bench-operator",
+            "virtstack.io",
+            "virtualmachines",
+            [virtstack_vm(f"v-{i}") for i in range(count)],
+            ready,
+        )
+        print(f"virtstack VMs (operator + simulator)   to Ready:   {percentiles(list(product.values()))}")
+        print(
+            f"operator total                         {total:7.1f} s   ratio to the floor "
+            f"{total / floor_total:4.2f} (goal <= {RATIO_GOAL})"
+        )
+        by_operator = [w for w in writes(plane, "virtstack/") if w.namespace == "bench-operator"]
+        kinds = Counter(f"{w.verb} {w.resource}{'/' + w.subresource if w.subresource else ''}" for w in by_operator)
+        print(
+            f"operator writes per VM, create to Ready: {len(by_operator) / count:.2f}  "
+            f"({', '.join(f'{k}: {v / count:.2f}' for k, v in sorted(kinds.items()))})"
+        )
+        before = len(writes(plane, "virtstack/"))
+        await asyncio.sleep(15)
+        print(f"operator writes in 15 s of quiet:        {len(writes(plane, 'virtstack/')) - before}  (goal 0)")
+        print(f"operator RSS with {count} VMs:            {rss_mib(operator.pid):.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--vms", type=int, default=100, help="how many VMs per wave (default 100)")
+    args = parser.parse_args()
+    run_dir = Path(tempfile.mkdtemp(prefix="virtstack-bench-"))
+    plane = start_stack(run_dir / "plane", load_topology(default_topology()), log=lambda _: None)
+    try:
+        plane.apply_files(REPO / "crds", REPO / ADMISSION_POLICIES)
+        asyncio.run(bench(args.vms, plane))
+    finally:
+        plane.stop()
+    print(json.dumps({"machine": "2 cores, 24 GiB (see README)", "vms": args.vms}))
+
+
+if __name__ == "__main__":
+    main()
