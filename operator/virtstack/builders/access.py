@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from .labels import MANAGED_BY, VM_LABEL
-from .owner import owner_reference
+from .owner import owned_secret
 
 KEYS_HASH_ANNOTATION = "virtstack.io/ssh-keys-hash"
 
@@ -26,18 +25,8 @@ def keys_hash(public_keys: dict[str, str]) -> str:
 
 def build_keys_secret(vm_name: str, namespace: str, uid: str, public_keys: dict[str, str]) -> dict:
     """One data key per key pair: KubeVirt gives the guest every key in the Secret."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": keys_secret_name(vm_name),
-            "namespace": namespace,
-            "labels": {VM_LABEL: vm_name, **MANAGED_BY},
-            "ownerReferences": [owner_reference(vm_name, uid)],
-        },
-        "type": "Opaque",
-        "data": {name: base64.b64encode(f"{line}\n".encode()).decode() for name, line in sorted(public_keys.items())},
-    }
+    data = {name: base64.b64encode(f"{line}\n".encode()).decode() for name, line in sorted(public_keys.items())}
+    return owned_secret(vm_name, namespace, uid, keys_secret_name(vm_name), data)
 
 
 def access_credentials(vm_name: str) -> list[dict]:

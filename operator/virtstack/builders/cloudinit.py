@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 
 from ..api.virtualmachine import USER_DATA_MAX_BYTES
-from .labels import MANAGED_BY, VM_LABEL
-from .owner import owner_reference
+from .owner import owned_secret
 
 KUBEVIRT_INLINE_LIMIT = 2048
 CLOUD_INIT_DISK = "cloudinitdisk"
@@ -64,15 +63,5 @@ def cloud_init_volume(vm_name: str, user_data: bytes) -> tuple[dict, bool]:
 
 
 def build_user_data_secret(vm_name: str, namespace: str, uid: str, user_data: bytes) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret_name(vm_name),
-            "namespace": namespace,
-            "labels": {VM_LABEL: vm_name, **MANAGED_BY},
-            "ownerReferences": [owner_reference(vm_name, uid)],
-        },
-        "type": "Opaque",
-        "data": {SECRET_KEY: base64.b64encode(user_data).decode()},
-    }
+    data = {SECRET_KEY: base64.b64encode(user_data).decode()}
+    return owned_secret(vm_name, namespace, uid, secret_name(vm_name), data)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.affinitygroup import AffinityGroupSpec, AffinityGroupStatus
-from ..api.crd import GROUP, VERSION
 from ..builders.placement import ZONE_LABEL
-from ..kube import Kube
-from ..objects import merge_patch
 from ..status.affinitygroup import group_status
 from .base import Controller, Key, one
 
@@ -17,10 +14,7 @@ PLURAL = "affinitygroups"
 
 class AffinityGroupController(Controller):
     name = "affinitygroup"
-
-    def __init__(self, kube: Kube) -> None:
-        super().__init__()
-        self.kube = kube
+    plural = PLURAL
 
     def primary_index(self) -> Any:
         return self.indexes.groups
@@ -49,6 +43,4 @@ class AffinityGroupController(Controller):
             members,
             AffinityGroupStatus.model_validate(current),
         )
-        patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
-        if patch:
-            await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)
+        await self.write_status(group, status)

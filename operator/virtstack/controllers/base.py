@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from ..api.crd import GROUP, VERSION
+from ..kube import Kube
+from ..objects import merge_patch
 from ..workqueue import WorkQueue
 
 Key = tuple[str, str]
@@ -19,10 +24,25 @@ class Controller:
     """Events only queue keys; `reconcile(key)` does the work, level-triggered, one key at a time."""
 
     name = "controller"
+    plural = ""  # the kind this controller writes the status of
+    cluster_scoped = False
 
-    def __init__(self) -> None:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
         self.queue = WorkQueue(self.name, self.reconcile)
         self.indexes: Any = None
+
+    async def write_status(self, obj: dict, status: BaseModel) -> bool:
+        """The one way a controller writes status: a merge patch of what changed, nothing when nothing did."""
+        patch = merge_patch(obj.get("status") or {}, status.model_dump(mode="json", exclude_none=True))
+        if not patch:
+            return False
+        meta, api_version = obj["metadata"], f"{GROUP}/{VERSION}"
+        if self.cluster_scoped:
+            await self.kube.patch_cluster_status(api_version, self.plural, meta["name"], patch)
+        else:
+            await self.kube.patch_status(api_version, self.plural, meta["namespace"], meta["name"], patch)
+        return True
 
     def enqueue(self, key: Key, indexes: Any) -> None:
         self.indexes = indexes

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.crd import GROUP, VERSION
 from ..api.gpuprofile import GPUProfileSpec, GPUProfileStatus
-from ..kube import Kube
-from ..objects import merge_patch
 from ..status.gpuprofile import profile_status
 from .base import Controller, Key, one
 
@@ -17,10 +14,8 @@ HOLDING_PHASES = ("Scheduled", "Running")  # the launcher pod is bound: it holds
 
 class GPUProfileController(Controller):
     name = "gpuprofile"
-
-    def __init__(self, kube: Kube) -> None:
-        super().__init__()
-        self.kube = kube
+    plural = PLURAL
+    cluster_scoped = True
 
     def primary_index(self) -> Any:
         return {("", name): store for name, store in self.indexes.gpu_profiles.items()}
@@ -48,6 +43,4 @@ class GPUProfileController(Controller):
             in_use,
             GPUProfileStatus.model_validate(current),
         )
-        patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
-        if patch:
-            await self.kube.patch_cluster_status(f"{GROUP}/{VERSION}", PLURAL, name, patch)
+        await self.write_status(profile, status)

@@ -12,7 +12,6 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from ..api.crd import GROUP, VERSION
 from ..api.sshkeypair import KeyType, SSHKeyPairSpec, SSHKeyPairStatus
 from ..builders.sshkeys import (
     InvalidPublicKey,
@@ -22,8 +21,6 @@ from ..builders.sshkeys import (
     private_key_file,
     private_key_secret_name,
 )
-from ..kube import Kube
-from ..objects import merge_patch
 from ..status.sshkeypair import keypair_status
 from .base import Controller, Key, one
 
@@ -33,10 +30,7 @@ PLURAL = "sshkeypairs"
 
 class SSHKeyPairController(Controller):
     name = "sshkeypair"
-
-    def __init__(self, kube: Kube) -> None:
-        super().__init__()
-        self.kube = kube
+    plural = PLURAL
 
     def primary_index(self) -> Any:
         return self.indexes["keypairs"]
@@ -60,9 +54,7 @@ class SSHKeyPairController(Controller):
             status = keypair_status(generation, public, secret_name, None, previous)
         except InvalidPublicKey as error:
             status = keypair_status(generation, None, None, str(error), previous)
-        patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
-        if patch:
-            await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, namespace, name, patch)
+        await self.write_status(keypair, status)
 
     async def _generated_public_key(self, namespace: str, name: str, keypair: dict, spec: SSHKeyPairSpec) -> str:
         """The public half of the pair in the Secret; the pair is generated only when there is no Secret."""

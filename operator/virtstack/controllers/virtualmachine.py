@@ -15,7 +15,6 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ..api.affinitygroup import AffinityGroupSpec
-from ..api.crd import GROUP, VERSION
 from ..api.durations import parse_duration
 from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
@@ -34,7 +33,7 @@ from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
 from ..builders.service import build_service, public_address
 from ..kube import Kube, refusal_message, refused_as_invalid
-from ..objects import merge_patch, needs_apply, stamped
+from ..objects import needs_apply, stamped
 from ..status.hosts import HostHealth, host_health
 from ..status.support import unsupported_fields
 from ..status.virtualmachine import (
@@ -73,10 +72,10 @@ class Indexes:
 
 class VirtualMachineController(Controller):
     name = "virtualmachine"
+    plural = PLURAL
 
     def __init__(self, kube: Kube, settings: Settings) -> None:
-        super().__init__()
-        self.kube = kube
+        super().__init__(kube)
         self.settings = settings
         self._node_ready: dict[str, bool] = {}
         self._host_down_after = parse_duration(settings.hostDownAfter)
@@ -132,7 +131,7 @@ class VirtualMachineController(Controller):
                 public_keys, key_problem = self._public_keys(namespace, spec)
                 if key_problem is not None:
                     status = blocked_status(generation, SSH_KEY_PAIR_PROBLEM, key_problem, previous, name_of_instance)
-                    await self._write_status(vm, current, previous, status)
+                    await self._write_status(vm, previous, status)
                     return
                 if spec.gpu is not None and profile is None:
                     message = (
@@ -140,7 +139,7 @@ class VirtualMachineController(Controller):
                         "to create it, or name an existing one (kubectl get gpuprofile)"
                     )
                     status = blocked_status(generation, GPU_PROFILE_MISSING, message, previous, name_of_instance)
-                    await self._write_status(vm, current, previous, status)
+                    await self._write_status(vm, previous, status)
                     return
                 gpu_profile = GPUProfileSpec.model_validate(profile["spec"]) if profile else None
                 inputs = VMInputs(
@@ -160,16 +159,13 @@ class VirtualMachineController(Controller):
                     if not refused_as_invalid(error):
                         raise  # conflicts, throttling, outages: the work queue retries with backoff
                     status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
-        await self._write_status(vm, current, previous, status)
+        await self._write_status(vm, previous, status)
 
     async def _write_status(
         self, vm: dict, current: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus
     ) -> None:
-        """Patch only what changed; an Event when the state changed."""
-        patch = merge_patch(current, status.model_dump(mode="json", exclude_none=True))
-        if patch:
-            meta = vm["metadata"]
-            await self.kube.patch_status(f"{GROUP}/{VERSION}", PLURAL, meta["namespace"], meta["name"], patch)
+        """The status, and an Event when the state changed."""
+        await self.write_status(vm, status)
         if (event := transition_event(previous, status)) is not None:
             await self.kube.post_event(vm, *event)
 
