@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from virtstack_testbed.simulator.cdi import dv_status
 from virtstack_testbed.simulator.vm import (
     Action,
     plan_vm,
@@ -218,12 +217,3 @@ def test_vmi_carries_a_stable_firmware_uuid_and_its_revision() -> None:
     created = vmi_from_vm(vm())
     assert created["spec"]["domain"]["firmware"]["uuid"] == vmi_from_vm(vm())["spec"]["domain"]["firmware"]["uuid"]
     assert created["status"]["virtualMachineRevisionName"] == "revision-start-vm-vm-uid-2"
-
-
-@pytest.mark.parametrize(
-    ("source", "phase", "progress"), [("blank", "Succeeded", "100.0%"), ("http", "Pending", "N/A")]
-)
-def test_cdi_stand_in(source: str, phase: str, progress: str) -> None:
-    status = dv_status({"metadata": {"name": "d"}, "spec": {"source": {source: {}}}})
-    assert (status["phase"], status["progress"], status["claimName"]) == (phase, progress, "d")
-    assert {c["type"] for c in status["conditions"]} == {"Bound", "Ready", "Running"}

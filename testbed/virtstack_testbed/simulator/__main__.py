@@ -28,6 +28,7 @@ async def _run(args: argparse.Namespace) -> None:
             heartbeat_timeout_seconds=args.heartbeat_timeout_seconds,
             backoff_scale=args.backoff_scale,
             migration_unschedulable_timeout_seconds=args.migration_unschedulable_timeout_seconds,
+            import_backoff_seconds=args.import_backoff_seconds,
         )
         simulator = Simulator(api, options)
         await simulator.run(on_synced=lambda: args.ready_file and Path(args.ready_file).touch())
@@ -61,6 +62,12 @@ def main() -> None:
         type=float,
         default=defaults.migration_unschedulable_timeout_seconds,
         help="a migration whose target pod stays unschedulable this long fails (KubeVirt's: 300 s)",
+    )
+    parser.add_argument(
+        "--import-backoff-seconds",
+        type=float,
+        default=defaults.import_backoff_seconds,
+        help="first restart delay of a failing CDI importer, doubling up to 300 s (the kubelet's: 10 s)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -18,3 +18,5 @@ class Options:
     backoff_scale: float = 1.0
     # migration.go: a migration whose target pod stays unschedulable this long fails (5 min).
     migration_unschedulable_timeout_seconds: float = DEFAULT_UNSCHEDULABLE_TIMEOUT_SECONDS
+    # The first restart delay of a failing CDI importer pod (the kubelet's back-off: 10 s, doubling, cap 5 min).
+    import_backoff_seconds: float = 10.0

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from kubernetes_asyncio import client
 
+from ..cdi import LABEL_SIMULATED
 from ..informer import Informer, Resource, object_key
 from ..launcher import LABEL_APP, LABEL_CREATED_BY
 from ..options import Options
@@ -33,6 +34,9 @@ MIGRATIONS = Resource("kubevirt.io", "v1", "virtualmachineinstancemigrations")
 SNAPSHOTS = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots")
 SNAPSHOT_CONTENTS = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshotcontents")
 RESTORES = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinerestores")
+DATA_SOURCES = Resource("cdi.kubevirt.io", "v1beta1", "datasources")
+PVCS = Resource("", "v1", "persistentvolumeclaims")
+PVS = Resource("", "v1", "persistentvolumes")
 
 
 class Simulator:
@@ -48,6 +52,14 @@ class Simulator:
         self.vm_snapshots = Informer(api, SNAPSHOTS, self._snapshot_changed)
         self.vm_snapshot_contents = Informer(api, SNAPSHOT_CONTENTS, self._content_changed)
         self.vm_restores = Informer(api, RESTORES, self._restore_changed)
+        self.datasources = Informer(api, DATA_SOURCES, self._datasource_changed)
+        self.pvcs = Informer(api, PVCS, lambda old, new: self.cdi.pvc_changed(new or old))
+        self.pvs = Informer(
+            api,
+            PVS,
+            lambda old, new: self.cdi.volumes.add(object_key(new or old)),
+            label_selector=f"{LABEL_SIMULATED}=true",
+        )
         self.vm = VmController(self)
         self.vmi = VmiController(self)
         self.node = NodeController(self)
@@ -67,6 +79,9 @@ class Simulator:
             self.vm_snapshots,
             self.vm_snapshot_contents,
             self.vm_restores,
+            self.datasources,
+            self.pvcs,
+            self.pvs,
         ]
 
     async def run(self, on_synced: Callable[[], object]) -> None:
@@ -111,6 +126,13 @@ class Simulator:
         snapshot = content["spec"].get("virtualMachineSnapshotName")
         if snapshot:
             self.snapshot.snapshot_changed(content["metadata"]["namespace"], snapshot)
+
+    def _datasource_changed(self, old: dict | None, new: dict | None) -> None:
+        namespace, name = object_key(new or old)
+        for key, dv in list(self.dvs.cache.items()):
+            ref = (dv.get("spec") or {}).get("sourceRef") or {}
+            if ref.get("name") == name and (ref.get("namespace") or key[0]) == namespace:
+                self.cdi.queue.add(key)
 
     def _restore_changed(self, old: dict | None, new: dict | None) -> None:
         self.snapshot.restores.add(object_key(new or old))
