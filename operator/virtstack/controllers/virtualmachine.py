@@ -161,9 +161,7 @@ class VirtualMachineController(Controller):
                     status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
         await self._write_status(vm, previous, status)
 
-    async def _write_status(
-        self, vm: dict, current: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus
-    ) -> None:
+    async def _write_status(self, vm: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus) -> None:
         """The status, and an Event when the state changed."""
         await self.write_status(vm, status)
         if (event := transition_event(previous, status)) is not None:
