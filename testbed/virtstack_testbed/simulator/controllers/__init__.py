@@ -43,6 +43,7 @@ class Simulator:
     def __init__(self, api: client.ApiClient, options: Options | None = None) -> None:
         self.options = options or Options()
         self.kube = Kube(api)
+        self._pods_by_vmi: dict[str, dict] = {}
         self.vms = Informer(api, VMS, self._vm_changed)
         self.vmis = Informer(api, VMIS, self._vmi_changed)
         self.pods = Informer(api, PODS, self._pod_changed, label_selector=f"{LABEL_APP}=virt-launcher")
@@ -108,6 +109,15 @@ class Simulator:
 
     def _pod_changed(self, old: dict | None, new: dict | None) -> None:
         pod = new or old
+        key = object_key(pod)
+        if old is not None:
+            uid = old["metadata"]["labels"].get(LABEL_CREATED_BY)
+            bucket = self._pods_by_vmi.get(uid, {})
+            bucket.pop(key, None)
+            if not bucket:
+                self._pods_by_vmi.pop(uid, None)
+        if new is not None:
+            self._pods_by_vmi.setdefault(new["metadata"]["labels"].get(LABEL_CREATED_BY), {})[key] = new
         if new is not None and old is None:
             self.vmi.pod_observed(pod["metadata"]["labels"].get(LABEL_CREATED_BY))
         domain = (pod["metadata"].get("annotations") or {}).get("kubevirt.io/domain")
@@ -155,13 +165,8 @@ class Simulator:
 
     # --- cache queries -----------------------------------------------------------------------
     def pods_of(self, vmi: dict) -> list[dict]:
-        uid = vmi["metadata"]["uid"]
-        namespace = vmi["metadata"]["namespace"]
-        return [
-            p
-            for (ns, _), p in self.pods.cache.items()
-            if ns == namespace and p["metadata"]["labels"].get(LABEL_CREATED_BY) == uid
-        ]
+        """The VMI's launcher pods (an index by `kubevirt.io/created-by`, kept by the pod informer)."""
+        return list(self._pods_by_vmi.get(vmi["metadata"]["uid"], {}).values())
 
     def vmis_on_node(self, node: str) -> list[dict]:
         return [v for v in self.vmis.cache.values() if (v.get("status") or {}).get("nodeName") == node]
