@@ -55,6 +55,14 @@ log = logging.getLogger(__name__)
 PLURAL = "virtualmachines"
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """Why the VM is not built or changed: a condition reason and a message naming the object and the fix."""
+
+    reason: str
+    message: str
+
+
 @dataclass
 class Indexes:
     """kopf's in-memory indexes, filled before any handler runs."""
@@ -117,49 +125,49 @@ class VirtualMachineController(Controller):
         name_of_instance = previous.instanceName or instance_name(
             uid, display_name(name, spec), self.settings.appendDisplayNameToInstanceName
         )
-        if unsupported := unsupported_fields(spec):
-            status = blocked_status(
-                generation, NOT_IMPLEMENTED, not_implemented_message(unsupported), previous, name_of_instance
-            )
+        resolved = await self._resolve(key, uid, spec, name_of_instance)
+        if isinstance(resolved, Blocked):
+            status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)
         else:
-            profile = one(self.indexes.gpu_profiles, spec.gpu.profile) if spec.gpu else None
             try:
-                user_data = await self._user_data(namespace, spec)
-            except UserDataError as error:
-                status = blocked_status(generation, USER_DATA_INVALID, str(error), previous, name_of_instance)
-            else:
-                public_keys, key_problem = self._public_keys(namespace, spec)
-                if key_problem is not None:
-                    status = blocked_status(generation, SSH_KEY_PAIR_PROBLEM, key_problem, previous, name_of_instance)
-                    await self._write_status(vm, previous, status)
-                    return
-                if spec.gpu is not None and profile is None:
-                    message = (
-                        f"GPUProfile {spec.gpu.profile} (spec.gpu.profile) does not exist: ask an administrator "
-                        "to create it, or name an existing one (kubectl get gpuprofile)"
-                    )
-                    status = blocked_status(generation, GPU_PROFILE_MISSING, message, previous, name_of_instance)
-                    await self._write_status(vm, previous, status)
-                    return
-                gpu_profile = GPUProfileSpec.model_validate(profile["spec"]) if profile else None
-                inputs = VMInputs(
-                    name,
-                    namespace,
-                    uid,
-                    spec,
-                    self.settings,
-                    name_of_instance,
-                    user_data,
-                    gpu_profile=gpu_profile,
-                    public_keys=public_keys,
-                )
-                try:
-                    status = compute_status(generation, spec, await self._apply_children(key, inputs), previous)
-                except ApiException as error:
-                    if not refused_as_invalid(error):
-                        raise  # conflicts, throttling, outages: the work queue retries with backoff
-                    status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
+                status = compute_status(generation, spec, await self._apply_children(key, resolved), previous)
+            except ApiException as error:
+                if not refused_as_invalid(error):
+                    raise  # conflicts, throttling, outages: the work queue retries with backoff
+                status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
         await self._write_status(vm, previous, status)
+
+    async def _resolve(self, key: Key, uid: str, spec: VirtualMachineSpec, name_of_instance: str) -> VMInputs | Blocked:
+        """Everything the KubeVirt VM is built from, or what keeps the VM from being built (nothing half-made)."""
+        namespace, name = key
+        if unsupported := unsupported_fields(spec):
+            return Blocked(NOT_IMPLEMENTED, not_implemented_message(unsupported))
+        try:
+            user_data = await self._user_data(namespace, spec)
+        except UserDataError as error:
+            return Blocked(USER_DATA_INVALID, str(error))
+        public_keys, key_problem = self._public_keys(namespace, spec)
+        if key_problem is not None:
+            return Blocked(SSH_KEY_PAIR_PROBLEM, key_problem)
+        profile = one(self.indexes.gpu_profiles, spec.gpu.profile) if spec.gpu else None
+        if spec.gpu is not None and profile is None:
+            return Blocked(
+                GPU_PROFILE_MISSING,
+                f"GPUProfile {spec.gpu.profile} (spec.gpu.profile) does not exist: "
+                "ask an administrator to create it, or name an existing one (kubectl get gpuprofile)",
+            )
+        gpu_profile = GPUProfileSpec.model_validate(profile["spec"]) if profile else None
+        return VMInputs(
+            name,
+            namespace,
+            uid,
+            spec,
+            self.settings,
+            name_of_instance,
+            user_data,
+            gpu_profile=gpu_profile,
+            public_keys=public_keys,
+        )
 
     async def _write_status(self, vm: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus) -> None:
         """The status, and an Event when the state changed."""
