@@ -185,22 +185,27 @@ def test_expose_gives_a_public_address(cluster: Cluster, namespace: str) -> None
 
 
 @pytest.mark.simulator
-def test_pack_fills_one_host_and_spread_uses_four(cluster: Cluster, namespace: str) -> None:
+def test_pack_fills_one_host_and_spread_uses_every_non_gpu_host(cluster: Cluster, namespace: str) -> None:
     big = {"cpu": 8, "memory": "8Gi"}
     for index in range(4):
         cluster.apply(vm_with(f"pack-{index}", resources=big, placement={"allocation": "Pack"}), namespace=namespace)
         wait_state(cluster, namespace, f"pack-{index}", "Running")
     packed = {status_of(cluster, namespace, f"pack-{i}")["host"] for i in range(4)}
     assert len(packed) == 1, f"Pack used {packed}"
-    for index in range(4):
-        cluster.apply(
-            vm_with(f"spread-{index}", resources=big, placement={"allocation": "Spread", "hostTags": {}}),
-            namespace=namespace,
-        )
-    for index in range(4):
+    cluster.kubectl("delete", "vsvm", *[f"pack-{i}" for i in range(4)], "-n", namespace)
+    wait_for(lambda: not cluster.list("pods", namespace), 60, "the packed VMs gone")
+
+    # Spread (LeastAllocated) puts one VM on each host; GPU hosts come last for non-GPU VMs.
+    non_gpu_hosts = [
+        n["metadata"]["name"]
+        for n in cluster.list("nodes")
+        if n["metadata"]["labels"].get("nvidia.com/gpu.present") != "true"
+    ]
+    for index in range(len(non_gpu_hosts)):
+        cluster.apply(vm_with(f"spread-{index}", resources=big), namespace=namespace)
         wait_state(cluster, namespace, f"spread-{index}", "Running")
-    spread = {status_of(cluster, namespace, f"spread-{i}")["host"] for i in range(4)}
-    assert len(spread) >= 3, f"Spread used only {spread}"
+    spread = {status_of(cluster, namespace, f"spread-{i}")["host"] for i in range(len(non_gpu_hosts))}
+    assert spread == set(non_gpu_hosts), f"Spread used {spread}"
 
 
 def test_zone_and_host_tags_constrain_placement(cluster: Cluster, namespace: str) -> None:
