@@ -31,7 +31,7 @@ NAMESPACED_PERMISSIONS = {
         for kind in ("virtualmachines", "affinitygroups", "vmsnapshots", "isos", "sshkeypairs")
     },
     ("kubevirt.io", "virtualmachines"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("kubevirt.io", "virtualmachineinstances"): {"get", "list", "watch"},
+    ("kubevirt.io", "virtualmachineinstances"): {"get", "list", "watch", "delete"},
     ("kubevirt.io", "virtualmachineinstancemigrations"): {"get", "list", "watch", "create", "delete"},
     ("snapshot.kubevirt.io", "virtualmachinesnapshots"): {"get", "list", "watch", "create", "delete"},
     ("snapshot.kubevirt.io", "virtualmachinerestores"): {"get", "list", "watch", "create", "delete"},
@@ -39,7 +39,7 @@ NAMESPACED_PERMISSIONS = {
     ("", "secrets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "delete"},
-    ("", "pods"): {"get", "list", "watch"},
+    ("", "pods"): {"get", "list", "watch", "delete"},
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("", "resourcequotas"): {"get", "list", "watch", "create", "patch"},
