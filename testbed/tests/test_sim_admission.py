@@ -186,8 +186,8 @@ def test_snapshot_and_restore_specs_are_immutable(cluster: Cluster, namespace: s
         },
     }
     for obj, kind, patch in (
-        (snapshot, "vmsnapshot", {"spec": {"source": {"name": "b"}}}),
-        (restore, "vmrestore", {"spec": {"virtualMachineSnapshotName": "other"}}),
+        (snapshot, "virtualmachinesnapshots.snapshot.kubevirt.io", {"spec": {"source": {"name": "b"}}}),
+        (restore, "virtualmachinerestores.snapshot.kubevirt.io", {"spec": {"virtualMachineSnapshotName": "other"}}),
     ):
         assert create(cluster, namespace, obj, dry_run=False).returncode == 0
         name = obj["metadata"]["name"]

@@ -58,7 +58,7 @@ def data_volume(name: str, source: dict | None = None, size: str = "2Gi", **spec
 
 
 def dv_status(cluster: Cluster, namespace: str, name: str) -> dict:
-    return (cluster.get("datavolume", name, namespace) or {}).get("status") or {}
+    return (cluster.get("datavolumes.cdi.kubevirt.io", name, namespace) or {}).get("status") or {}
 
 
 def test_http_import_reports_rising_progress_and_binds_a_sized_pvc(

@@ -39,7 +39,7 @@ def migrate(cluster: Cluster, namespace: str, name: str, vmi: str, **spec) -> No
 def finished(cluster: Cluster, namespace: str, name: str) -> dict:
     return wait_for(
         lambda: (
-            (m := cluster.get("vmim", name, namespace))
+            (m := cluster.get("virtualmachineinstancemigrations.kubevirt.io", name, namespace))
             and (m.get("status") or {}).get("phase") in ("Succeeded", "Failed")
             and m
         ),
@@ -133,7 +133,12 @@ def test_failed_migration_and_one_in_flight_at_a_time(cluster: Cluster, namespac
     source = running(cluster, namespace, "flaky")["status"]["nodeName"]
     migrate(cluster, namespace, "first", "flaky")
     wait_for(
-        lambda: (cluster.get("vmim", "first", namespace).get("status") or {}).get("phase") == "Running",
+        lambda: (
+            (cluster.get("virtualmachineinstancemigrations.kubevirt.io", "first", namespace).get("status") or {}).get(
+                "phase"
+            )
+            == "Running"
+        ),
         30,
         "the first migration running",
         interval=0.2,
@@ -175,7 +180,7 @@ def test_hotplug_within_limits_goes_live_through_a_workload_update_migration(clu
 
     vmi = wait_for(applied, 60, "sockets and memory applied live")
     assert vmi["metadata"]["uid"] == before["metadata"]["uid"] and vmi["status"]["memory"]["guestAtBoot"] == "1Gi"
-    [migration] = cluster.list("vmim", namespace)
+    [migration] = cluster.list("virtualmachineinstancemigrations.kubevirt.io", namespace)
     assert migration["metadata"]["name"].startswith("kubevirt-workload-update-")
     assert migration["status"]["phase"] == "Succeeded"
     assert vmi["status"]["nodeName"] == migration["status"]["migrationState"]["targetNode"]
@@ -189,4 +194,6 @@ def test_hotplug_beyond_limits_requires_a_restart(cluster: Cluster, namespace: s
     restart = wait_for(lambda: condition(cluster.get("vm", "capped", namespace), "RestartRequired"), 30, "restart")
     assert restart["message"] == "CPU sockets updated in template spec to a value higher than what's available"
     vmi = cluster.get("vmi", "capped", namespace)
-    assert vmi["spec"]["domain"]["cpu"]["sockets"] == 1 and not cluster.list("vmim", namespace)
+    assert vmi["spec"]["domain"]["cpu"]["sockets"] == 1 and not cluster.list(
+        "virtualmachineinstancemigrations.kubevirt.io", namespace
+    )

@@ -64,13 +64,21 @@ def test_online_snapshot_with_agent_then_restore_stopping_the_target(cluster: Cl
     wait_for(lambda: status(cluster, "vm", "db", namespace).get("snapshotInProgress") == "snap", 30, "source locked")
     assert status(cluster, "vmi", "db", namespace).get("fsFreezeStatus") == "frozen"
     done = wait_for(
-        lambda: (s := status(cluster, "vmsnapshot", "snap", namespace)).get("phase") == "Succeeded" and s, 30, "done"
+        lambda: (
+            (s := status(cluster, "virtualmachinesnapshots.snapshot.kubevirt.io", "snap", namespace)).get("phase")
+            == "Succeeded"
+            and s
+        ),
+        30,
+        "done",
     )
     assert done["readyToUse"] is True and done["indications"] == ["Online", "GuestAgent"]
     assert done["snapshotVolumes"] == {"includedVolumes": ["data"], "excludedVolumes": ["root"]}
     assert done["sourceUID"] == cluster.get("vm", "db", namespace)["metadata"]["uid"]
     assert condition({"status": done}, "Ready")["status"] == "True"
-    content = cluster.get("vmsnapshotcontent", done["virtualMachineSnapshotContentName"], namespace)
+    content = cluster.get(
+        "virtualmachinesnapshotcontents.snapshot.kubevirt.io", done["virtualMachineSnapshotContentName"], namespace
+    )
     assert content["status"]["readyToUse"] is True
     assert content["spec"]["source"]["virtualMachine"]["spec"]["template"] == vm["spec"]["template"]
     assert content["spec"]["volumeBackups"][0]["persistentVolumeClaim"]["metadata"]["name"] == "db-data"
@@ -81,7 +89,14 @@ def test_online_snapshot_with_agent_then_restore_stopping_the_target(cluster: Cl
     changed["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] = "quay.io/containerdisks/fedora:42"
     cluster.apply(changed, namespace=namespace)
     cluster.apply(restore("back", "db", "snap", "StopTarget"), namespace=namespace)
-    result = wait_for(lambda: (s := status(cluster, "vmrestore", "back", namespace)).get("complete") and s, 60, "done")
+    result = wait_for(
+        lambda: (
+            (s := status(cluster, "virtualmachinerestores.snapshot.kubevirt.io", "back", namespace)).get("complete")
+            and s
+        ),
+        60,
+        "done",
+    )
     assert result["restoreTime"] and result["restores"][0]["volumeName"] == "data"
     assert condition({"status": result}, "Ready")["status"] == "True"
     restored = cluster.get("vm", "db", namespace)
@@ -96,9 +111,25 @@ def test_snapshot_without_agent_and_offline(cluster: Cluster, namespace: str) ->
     cluster.apply(with_disk("plain"), kubevirt_vm("off", "Halted"), namespace=namespace)
     running(cluster, namespace, "plain")
     cluster.apply(snapshot("online", "plain"), snapshot("offline", "off"), namespace=namespace)
-    online = wait_for(lambda: (s := status(cluster, "vmsnapshot", "online", namespace)).get("readyToUse") and s, 30, "")
+    online = wait_for(
+        lambda: (
+            (s := status(cluster, "virtualmachinesnapshots.snapshot.kubevirt.io", "online", namespace)).get(
+                "readyToUse"
+            )
+            and s
+        ),
+        30,
+        "",
+    )
     offline = wait_for(
-        lambda: (s := status(cluster, "vmsnapshot", "offline", namespace)).get("readyToUse") and s, 30, ""
+        lambda: (
+            (s := status(cluster, "virtualmachinesnapshots.snapshot.kubevirt.io", "offline", namespace)).get(
+                "readyToUse"
+            )
+            and s
+        ),
+        30,
+        "",
     )
     assert online["indications"] == ["Online", "NoGuestAgent"]
     assert offline["indications"] == [] and offline["snapshotVolumes"]["includedVolumes"] == []
@@ -111,7 +142,13 @@ def test_snapshot_past_its_deadline_fails(cluster: Cluster, namespace: str) -> N
         namespace=namespace,
     )
     failed = wait_for(
-        lambda: (s := status(cluster, "vmsnapshot", "never", namespace)).get("phase") == "Failed" and s, 30, "failed"
+        lambda: (
+            (s := status(cluster, "virtualmachinesnapshots.snapshot.kubevirt.io", "never", namespace)).get("phase")
+            == "Failed"
+            and s
+        ),
+        30,
+        "failed",
     )
     assert failed["error"]["message"] == "snapshot deadline exceeded" and failed["readyToUse"] is False
     wait_for(lambda: "snapshotInProgress" not in status(cluster, "vm", "slow", namespace), 30, "source unlocked")
@@ -121,8 +158,16 @@ def test_restore_of_a_running_target_with_fail_immediate_fails(cluster: Cluster,
     cluster.apply(kubevirt_vm("busy"), namespace=namespace)
     running(cluster, namespace, "busy")
     cluster.apply(snapshot("s", "busy"), namespace=namespace)
-    wait_for(lambda: status(cluster, "vmsnapshot", "s", namespace).get("readyToUse"), 30, "snapshot ready")
+    wait_for(
+        lambda: status(cluster, "virtualmachinesnapshots.snapshot.kubevirt.io", "s", namespace).get("readyToUse"),
+        30,
+        "snapshot ready",
+    )
     cluster.apply(restore("r", "busy", "s", "FailImmediate"), namespace=namespace)
-    failure = wait_for(lambda: condition(cluster.get("vmrestore", "r", namespace), "Failure"), 30, "restore failed")
+    failure = wait_for(
+        lambda: condition(cluster.get("virtualmachinerestores.snapshot.kubevirt.io", "r", namespace), "Failure"),
+        30,
+        "restore failed",
+    )
     assert "must be stopped" in failure["reason"] or "must be stopped" in failure.get("message", "")
     assert cluster.get("vmi", "busy", namespace)["status"]["phase"] == "Running"

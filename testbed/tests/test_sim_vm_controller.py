@@ -209,17 +209,21 @@ def with_data_volume(name: str, source: dict) -> dict:
 def test_data_volume_templates_gate_the_vmi(cluster: Cluster, namespace: str) -> None:
     cluster.apply(with_data_volume("blank", {"blank": {}}), namespace=namespace)
     wait_running(cluster, namespace, "blank")
-    dv = cluster.get("datavolume", "blank-disk", namespace)
+    dv = cluster.get("datavolumes.cdi.kubevirt.io", "blank-disk", namespace)
     vm = cluster.get("vm", "blank", namespace)
     assert dv["status"]["phase"] == "Succeeded" and dv["status"]["progress"] == "100.0%"
     assert dv["metadata"]["ownerReferences"][0]["uid"] == vm["metadata"]["uid"]
     assert dv["metadata"]["labels"]["kubevirt.io/created-by"] == vm["metadata"]["uid"]
 
-    cluster.apply(with_data_volume("remote", {"http": {"url": "http://127.0.0.1:9/disk.img"}}), namespace=namespace)
+    # A source the CDI stand-in never completes (a registry import): the VM waits, Provisioning.
+    cluster.apply(
+        with_data_volume("remote", {"registry": {"url": "docker://quay.io/containerdisks/fedora:41"}}),
+        namespace=namespace,
+    )
     wait_for(
         lambda: vm_status(cluster, namespace, "remote").get("printableStatus") == "Provisioning", 30, "Provisioning"
     )
-    assert cluster.get("datavolume", "remote-disk", namespace) is not None
+    assert cluster.get("datavolumes.cdi.kubevirt.io", "remote-disk", namespace) is not None
     assert vmi_of(cluster, namespace, "remote") is None, "no VMI until the DataVolume succeeds"
 
 
