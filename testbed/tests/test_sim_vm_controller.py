@@ -262,3 +262,27 @@ def test_restarting_the_simulator_mid_flight_makes_no_duplicates(cluster: Cluste
     pods = cluster.list("pods", namespace, "kubevirt.io=virt-launcher")
     owners = sorted(p["metadata"]["labels"]["kubevirt.io/created-by"] for p in pods)
     assert len(owners) == len(set(owners)) == len(names), "one launcher pod per VMI"
+
+
+def test_missing_pvc_shows_error_pvc_not_found_until_it_appears(cluster: Cluster, namespace: str) -> None:
+    vm = kubevirt_vm("claims")
+    spec = vm["spec"]["template"]["spec"]
+    spec["domain"]["devices"]["disks"].append({"name": "data", "disk": {"bus": "virtio"}})
+    spec["volumes"].append({"name": "data", "persistentVolumeClaim": {"claimName": "claims-data"}})
+    cluster.apply(vm, namespace=namespace)
+    wait_for(
+        lambda: vm_status(cluster, namespace, "claims").get("printableStatus") == "ErrorPvcNotFound",
+        30,
+        "ErrorPvcNotFound",
+    )
+    assert phase(vmi_of(cluster, namespace, "claims")) == "Pending"
+    assert not cluster.list("pods", namespace, "kubevirt.io=virt-launcher")
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "claims-data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    cluster.apply(claim, namespace=namespace)
+    wait_running(cluster, namespace, "claims")
+    assert condition(vmi_of(cluster, namespace, "claims"), "Synchronized") is None

@@ -265,3 +265,14 @@ def test_unresponsive_after_the_heartbeat_timeout(beat: str | None, expected: bo
     node = {"metadata": {"name": "n", "annotations": {HEARTBEAT_ANNOTATION: beat} if beat else {}}}
     at = datetime(2026, 1, 1, 0, 5, 1, tzinfo=UTC)
     assert unresponsive(node, at, timeout=300) is expected
+
+
+def test_a_missing_pvc_holds_the_launcher_pod_with_failed_pvc_not_found() -> None:
+    waiting = vmi("Pending")
+    waiting["spec"]["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "nope"}}]
+    plan = plan_vmi(waiting, [], missing_claims=("nope",))
+    assert not plan.create_pod
+    synchronized = next(c for c in plan.status["conditions"] if c["type"] == "Synchronized")
+    assert (synchronized["status"], synchronized["reason"]) == ("False", "FailedPvcNotFound")
+    assert synchronized["message"] == "PVC ns/nope does not exist, waiting for it to appear"
+    assert plan_vmi(waiting, []).create_pod, "once it exists, the pod is created"

@@ -43,10 +43,15 @@ def pod_condition(pod: dict | None, kind: str) -> dict | None:
 
 
 def plan_vmi(
-    vmi: dict, pods: list[dict], node_unresponsive: bool = False, shared_claims: frozenset[str] = frozenset()
+    vmi: dict,
+    pods: list[dict],
+    node_unresponsive: bool = False,
+    shared_claims: frozenset[str] = frozenset(),
+    missing_claims: tuple[str, ...] = (),
 ) -> VmiPlan:
     """The VMI's next step. `node_unresponsive`: the heartbeat of the VMI's node has expired;
-    `shared_claims`: its PVCs / DataVolumes known to be ReadWriteMany (for LiveMigratable)."""
+    `shared_claims`: its PVCs / DataVolumes known to be ReadWriteMany (for LiveMigratable);
+    `missing_claims`: PVCs its volumes name that do not exist (no launcher pod until they do)."""
     status = dict(vmi.get("status") or {})
     plan = VmiPlan()
     current = _current_pod(pods, status)
@@ -61,6 +66,18 @@ def plan_vmi(
         status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
     migratable = live_migratable(vmi, shared_claims)
     status["conditions"] = _conditions(status, current, agent_connected(vmi), migratable)
+    if missing_claims and status.get("phase") == "Pending" and not pods:
+        # lifecycle.go: the launcher pod waits for its PVCs; Synchronized=False/FailedPvcNotFound.
+        plan.create_pod = False
+        namespace = vmi["metadata"].get("namespace", "")
+        missing = {
+            "type": "Synchronized",
+            "status": "False",
+            "reason": "FailedPvcNotFound",
+            "message": f"PVC {namespace}/{missing_claims[0]} does not exist, waiting for it to appear",
+        }
+        before = next((c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "Synchronized"), None)
+        status["conditions"].append(_with_times(missing, before))
     if status.get("phase") == "Running":
         status["conditions"] += _hot_changes({**vmi, "status": status}, vmi.get("status") or {})
     _record_phase_transition(vmi.get("status") or {}, status)

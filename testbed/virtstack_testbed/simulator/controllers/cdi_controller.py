@@ -48,6 +48,10 @@ class DataVolumeController:
             await self._session.close()
 
     def pvc_changed(self, pvc: dict) -> None:
+        namespace = pvc["metadata"]["namespace"]
+        for key, vmi in list(self.sim.vmis.cache.items()):  # a VMI waiting for this claim
+            if key[0] == namespace and (vmi.get("status") or {}).get("phase") in (None, "Pending"):
+                self.sim.vmi.queue.add(key)
         for ref in pvc["metadata"].get("ownerReferences", []):
             if ref.get("kind") == "DataVolume":
                 self.queue.add((pvc["metadata"]["namespace"], ref["name"]))

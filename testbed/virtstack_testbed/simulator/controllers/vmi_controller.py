@@ -50,13 +50,28 @@ class VmiController:
                 shared.add(name)
         return frozenset(shared)
 
+    def _missing(self, vmi: dict) -> tuple[str, ...]:
+        """The PVCs the VMI's volumes name (directly or through a DataVolume) that do not exist."""
+        namespace = vmi["metadata"]["namespace"]
+        claims = [
+            (v.get("persistentVolumeClaim") or {}).get("claimName") or (v.get("dataVolume") or {}).get("name")
+            for v in (vmi.get("spec") or {}).get("volumes") or []
+        ]
+        return tuple(c for c in claims if c and (namespace, c) not in self.sim.pvcs.cache)
+
     async def sync(self, key: Key) -> None:
         vmi = self.sim.vmis.cache.get(key)
         if vmi is None:
             return
         namespace, name = key
         node_lost = self.sim.node.unresponsive((vmi.get("status") or {}).get("nodeName"))
-        plan = plan_vmi(vmi, self.sim.pods_of(vmi), node_unresponsive=node_lost, shared_claims=self._shared(vmi))
+        plan = plan_vmi(
+            vmi,
+            self.sim.pods_of(vmi),
+            node_unresponsive=node_lost,
+            shared_claims=self._shared(vmi),
+            missing_claims=self._missing(vmi),
+        )
         uid = vmi["metadata"]["uid"]
         core = self.sim.kube.core
         if plan.create_pod and uid not in self._expected_pods:
