@@ -113,3 +113,10 @@ def test_wait_grace_period_expires_after_five_minutes() -> None:
         restore("WaitGracePeriod", "2026-01-01T11:54:00Z"), vm(), running_vmi(False), READY, CONTENT, AT
     )
     assert any(c["type"] == "Failure" for c in plan.status["conditions"])
+
+
+def test_a_target_already_carrying_the_restore_completes_it_without_stopping_again() -> None:
+    target = vm()
+    target["metadata"]["annotations"] = {"restore.kubevirt.io/lastRestoreUID": "r-"}
+    plan = plan_restore(restore("StopTarget"), target, running_vmi(False), READY, CONTENT, AT)
+    assert not plan.stop_target and plan.vm_spec is None and plan.status["complete"] is True

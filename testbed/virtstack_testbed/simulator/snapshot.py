@@ -28,6 +28,7 @@ SNAPSHOT_SECONDS_ANNOTATION = "simulator.virtstack.io/snapshot-seconds"
 DEFAULT_FAILURE_DEADLINE = timedelta(minutes=5)
 DEFAULT_RESTORE_GRACE = timedelta(minutes=5)  # targetReadinessPolicy WaitGracePeriod
 FINAL = ("Succeeded", "Failed")
+LAST_RESTORE_ANNOTATION = "restore.kubevirt.io/lastRestoreUID"  # restore.go marks the restored VM
 
 
 def parse_duration(text: str | None, default: timedelta) -> timedelta:
@@ -288,6 +289,10 @@ class RestorePlan:
     restores: list[dict] = field(default_factory=list)
 
 
+def restore_uid(restore: dict) -> str:
+    return f"{restore['metadata']['name']}-{restore['metadata'].get('uid', '')}"
+
+
 def _restore_status(status: dict, complete: bool, progressing: tuple[str, str], ready: tuple[str, str]) -> dict:
     status["complete"] = complete
     status["conditions"] = [_condition("Progressing", *progressing), _condition("Ready", *ready)]
@@ -308,6 +313,13 @@ def plan_restore(
     if any(c["type"] == "Failure" and c["status"] == "True" for c in status.get("conditions", [])):
         return plan
     policy = restore["spec"].get("targetReadinessPolicy", "WaitGracePeriod")
+    if vm is not None and (vm["metadata"].get("annotations") or {}).get(LAST_RESTORE_ANNOTATION) == restore_uid(
+        restore
+    ):
+        # restore.go: the target already carries this restore (its status write was lost or not seen yet).
+        plan.status = _completed(status, content)
+        plan.vm_in_progress = None
+        return plan
     if vm is None or snapshot is None or content is None or not (snapshot.get("status") or {}).get("readyToUse"):
         waiting = "VirtualMachineSnapshot not ready" if vm is not None else "Target VirtualMachine does not exist"
         new = _restore_status(status, False, ("False", waiting), ("False", waiting))
@@ -336,18 +348,22 @@ def plan_restore(
     source = content["spec"]["source"]["virtualMachine"]
     plan.vm_spec = copy.deepcopy(source["spec"])
     plan.vm_in_progress = None
+    plan.status = _completed(status, content)
+    return plan
+
+
+def _completed(status: dict, content: dict | None) -> dict:
     new = _restore_status(status, True, ("False", "Operation complete"), ("True", "Operation complete"))
-    new["restoreTime"] = now()
+    new.setdefault("restoreTime", now())
     new["restores"] = [
         {
             "volumeName": b["volumeName"],
             "persistentVolumeClaim": b["persistentVolumeClaim"]["metadata"]["name"],
             "volumeSnapshotName": b.get("volumeSnapshotName", ""),
         }
-        for b in content["spec"].get("volumeBackups") or []
+        for b in ((content or {}).get("spec") or {}).get("volumeBackups") or []
     ]
-    plan.status = new
-    return plan
+    return new
 
 
 def _differs(obj: dict, status: dict) -> bool:

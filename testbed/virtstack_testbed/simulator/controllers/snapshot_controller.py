@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from virtstack.workqueue import WorkQueue
 
 from ..informer import Key
-from ..snapshot import plan_restore, plan_snapshot
+from ..snapshot import LAST_RESTORE_ANNOTATION, plan_restore, plan_snapshot, restore_uid
 from .kube import KUBEVIRT, merge_patch_for
 
 if TYPE_CHECKING:
@@ -90,11 +90,20 @@ class SnapshotController:
         plan = plan_restore(restore, vm, vmi, snapshot, content, datetime.now(UTC))
         if plan.stop_target and vm is not None:
             stop = {"running": False} if "running" in vm["spec"] else {"runStrategy": "Halted"}
-            await self.kube.patch(KUBEVIRT, namespace, "virtualmachines", vm_name, {"spec": stop})
+            # Only the VM as seen: a stale cache must not halt a VM the restore has already rewritten.
+            body = {"metadata": {"resourceVersion": vm["metadata"]["resourceVersion"]}, "spec": stop}
+            await self.kube.patch(KUBEVIRT, namespace, "virtualmachines", vm_name, body)
         if plan.vm_spec is not None and vm is not None:
+            mark = restore_uid(restore)
+            annotate = (
+                {"op": "add", "path": "/metadata/annotations/restore.kubevirt.io~1lastRestoreUID", "value": mark}
+                if vm["metadata"].get("annotations")
+                else {"op": "add", "path": "/metadata/annotations", "value": {LAST_RESTORE_ANNOTATION: mark}}
+            )
             body = [
                 {"op": "test", "path": "/metadata/resourceVersion", "value": vm["metadata"]["resourceVersion"]},
                 {"op": "replace", "path": "/spec", "value": plan.vm_spec},
+                annotate,
             ]
             await self.kube.custom.patch_namespaced_custom_object(
                 *KUBEVIRT,
