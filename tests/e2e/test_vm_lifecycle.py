@@ -186,6 +186,19 @@ def test_expose_gives_a_public_address(cluster: Cluster, namespace: str) -> None
 
 @pytest.mark.simulator
 def test_pack_fills_one_host_and_spread_uses_every_non_gpu_host(cluster: Cluster, namespace: str) -> None:
+    # Placement scores count every pod: let earlier tests' VMs (their namespaces are deleted
+    # asynchronously) leave the hosts first, so only this test's VMs weigh.
+    wait_for(
+        lambda: (
+            not [
+                p
+                for p in cluster.list("pods", selector="kubevirt.io=virt-launcher")
+                if p["metadata"]["namespace"] != namespace
+            ]
+        ),
+        120,
+        "earlier tests' VMs gone",
+    )
     big = {"cpu": 8, "memory": "8Gi"}
     for index in range(4):
         cluster.apply(vm_with(f"pack-{index}", resources=big, placement={"allocation": "Pack"}), namespace=namespace)
