@@ -51,3 +51,16 @@ def test_violations(spec: AffinityGroupSpec, placements: dict, violations: list[
     assert status.violations == violations
     assert status.memberCount == 3 and status.members == ["a", "b", "stopped"]
     assert status.conditions[0].reason == ("Violated" if violations else "Satisfied")
+
+
+def test_vms_listing_finds_the_namespaces_vms_that_name_it() -> None:
+    from virtstack.controllers.base import vms_listing
+
+    vms = {
+        ("a", "web-1"): [{"spec": {"affinityGroups": ["spread"]}}],
+        ("a", "web-2"): [{"spec": {"affinityGroups": ["other", "spread"]}}],
+        ("a", "db"): [{"spec": {}}],
+        ("b", "web-3"): [{"spec": {"affinityGroups": ["spread"]}}],
+    }
+    assert vms_listing(vms, "a", "affinityGroups", "spread") == [("a", "web-1"), ("a", "web-2")]
+    assert vms_listing(vms, "a", "sshKeyPairs", "spread") == []

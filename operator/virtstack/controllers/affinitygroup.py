@@ -7,7 +7,7 @@ from typing import Any
 from ..api.affinitygroup import AffinityGroupSpec, AffinityGroupStatus
 from ..builders.placement import ZONE_LABEL
 from ..status.affinitygroup import group_status
-from .base import Controller, Key, one
+from .base import Controller, Key, one, vms_listing
 
 PLURAL = "affinitygroups"
 
@@ -24,11 +24,7 @@ class AffinityGroupController(Controller):
         if group is None or group["metadata"].get("deletionTimestamp"):
             return
         namespace, name = key
-        members = sorted(
-            vm_name
-            for (ns, vm_name), store in self.indexes.vms.items()
-            if ns == namespace and any(name in (vm.get("spec") or {}).get("affinityGroups", []) for vm in store)
-        )
+        members = [vm_name for _, vm_name in vms_listing(self.indexes.vms, namespace, "affinityGroups", name)]
         placements = {}
         for member in members:
             host = ((one(self.indexes.vmis, (namespace, member)) or {}).get("status") or {}).get("nodeName")

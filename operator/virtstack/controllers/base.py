@@ -20,6 +20,15 @@ def one(index: Any, key: Any) -> dict | None:
     return next(iter(store), None) if store else None
 
 
+def vms_listing(vms: Any, namespace: str, field: str, name: str) -> list[Key]:
+    """Keys of the namespace's VMs whose spec list `field` (affinityGroups, sshKeyPairs) names `name`."""
+    return sorted(
+        (ns, vm_name)
+        for (ns, vm_name), store in vms.items()
+        if ns == namespace and any(name in (vm.get("spec") or {}).get(field, []) for vm in store)
+    )
+
+
 class Controller:
     """Events only queue keys; `reconcile(key)` does the work, level-triggered, one key at a time."""
 

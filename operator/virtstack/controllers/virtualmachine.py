@@ -103,9 +103,6 @@ class VirtualMachineController(Controller):
             if any((vmi.get("status") or {}).get("nodeName") == node for vmi in store):
                 self.queue.add(key)
 
-    def all_keys(self) -> list[Key]:
-        return list(self.indexes.vms) if self.indexes else []
-
     async def reconcile(self, key: Key) -> None:
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
         vm = one(self.indexes.vms, key)

@@ -8,7 +8,8 @@ import kopf
 
 from ..api.crd import GROUP, VERSION
 from ..builders.sshkeys import KEYPAIR_LABEL
-from .virtualmachine import _indexes as vm_indexes
+from ..controllers.base import vms_listing
+from .virtualmachine import indexes_from
 
 OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
 
@@ -39,10 +40,9 @@ def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
 async def keypair_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """The key pair, and the VMs that list it (their keys, or their wait for it, change)."""
     _enqueue((namespace, name), memo, kwargs)
-    indexes = vm_indexes(kwargs)
-    for (ns, vm_name), store in indexes.vms.items():
-        if ns == namespace and any(name in (vm.get("spec") or {}).get("sshKeyPairs", []) for vm in store):
-            memo.vm_controller.enqueue((ns, vm_name), indexes)
+    indexes = indexes_from(kwargs)
+    for key in vms_listing(indexes.vms, namespace, "sshKeyPairs", name):
+        memo.vm_controller.enqueue(key, indexes)
 
 
 @kopf.on.event("", "v1", "secrets", labels=OWNED, id="keypair-secret-changed")

@@ -13,7 +13,7 @@ import kopf
 
 from ..api.crd import GROUP, VERSION
 from ..builders.labels import VM_LABEL
-from ..controllers.base import one
+from ..controllers.base import one, vms_listing
 from ..controllers.virtualmachine import Indexes
 
 KUBEVIRT = ("kubevirt.io", "v1")
@@ -82,7 +82,8 @@ def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict
     }
 
 
-def _indexes(kwargs: dict) -> Indexes:
+def indexes_from(kwargs: dict) -> Indexes:
+    """The VM controller's view of kopf's indexes, from any handler's keyword arguments."""
     return Indexes(
         vms=kwargs["virtstack_vms"],
         kubevirt_vms=kwargs["kubevirt_vms"],
@@ -98,7 +99,7 @@ def _indexes(kwargs: dict) -> Indexes:
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
     """The VM, and the AffinityGroups it lists (their members or hosts may have changed)."""
-    indexes = _indexes(kwargs)
+    indexes = indexes_from(kwargs)
     memo.vm_controller.enqueue(key, indexes)
     vm = one(indexes.vms, key)
     for group in (vm or {}).get("spec", {}).get("affinityGroups", []):
@@ -110,7 +111,7 @@ def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
 @kopf.on.event(GROUP, VERSION, "gpuprofiles", id="gpu-profile-changed")
 async def gpu_profile_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """The profile, and the VMs that use it (a VM waiting for a missing profile can now be created)."""
-    indexes = _indexes(kwargs)
+    indexes = indexes_from(kwargs)
     memo.gpu_controller.enqueue(("", name), indexes)
     for key, store in indexes.vms.items():
         if any(((vm.get("spec") or {}).get("gpu") or {}).get("profile") == name for vm in store):
@@ -120,11 +121,10 @@ async def gpu_profile_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None
 @kopf.on.event(GROUP, VERSION, "affinitygroups", id="affinity-group-changed")
 async def affinity_group_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """The group and its members: a changed or deleted group changes their placement constraints."""
-    indexes = _indexes(kwargs)
+    indexes = indexes_from(kwargs)
     memo.group_controller.enqueue((namespace, name), indexes)
-    for (ns, vm_name), store in indexes.vms.items():
-        if ns == namespace and any(name in (vm.get("spec") or {}).get("affinityGroups", []) for vm in store):
-            memo.vm_controller.enqueue((ns, vm_name), indexes)
+    for key in vms_listing(indexes.vms, namespace, "affinityGroups", name):
+        memo.vm_controller.enqueue(key, indexes)
 
 
 @kopf.on.event(GROUP, VERSION, "virtualmachines", id="virtstack-vm-changed")
@@ -155,7 +155,7 @@ async def owned_secret_changed(namespace: str, labels: kopf.Labels, memo: kopf.M
 @kopf.on.event("", "v1", "nodes", id="node-changed")
 async def node_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """A host's readiness changed: its VMs may be Down now (or up again)."""
-    indexes = _indexes(kwargs)
+    indexes = indexes_from(kwargs)
     memo.vm_controller.node_changed(name, indexes)
     for profile in indexes.gpu_profiles:  # a node's capacity may have changed: a few profiles at most
         memo.gpu_controller.enqueue(("", profile), indexes)
