@@ -21,29 +21,14 @@ from kubernetes_asyncio import client, config, watch
 from virtstack.cli import ADMISSION_POLICIES
 from virtstack_testbed.audit import writes
 from virtstack_testbed.cli import default_topology
+from virtstack_testbed.simulator.bench import percentile
 from virtstack_testbed.stack import start_stack
+from virtstack_testbed.testing import kubevirt_vm
 from virtstack_testbed.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "quay.io/containerdisks/cirros:0.6.2"
 RATIO_GOAL = 1.3
-
-
-def kubevirt_vm(name: str) -> dict:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": name},
-        "spec": {
-            "runStrategy": "Always",
-            "template": {
-                "spec": {
-                    "domain": {"memory": {"guest": "64Mi"}, "devices": {"disks": [{"name": "root", "disk": {}}]}},
-                    "volumes": [{"name": "root", "containerDisk": {"image": IMAGE}}],
-                }
-            },
-        },
-    }
 
 
 def virtstack_vm(name: str) -> dict:
@@ -58,9 +43,10 @@ def virtstack_vm(name: str) -> dict:
 def percentiles(values: list[float]) -> str:
     if not values:
         return "none"
-    ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return f"p50 {pick(0.5):6.2f} s  p95 {pick(0.95):6.2f} s  p99 {pick(0.99):6.2f} s  max {ordered[-1]:6.2f} s"
+    return "  ".join(
+        f"{label} {percentile(values, share):6.2f} s"
+        for label, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+    )
 
 
 async def run_wave(
@@ -124,7 +110,7 @@ async def bench(count: int, plane) -> None:
             "bench-floor",
             "kubevirt.io",
             "virtualmachines",
-            [kubevirt_vm(f"f-{i}") for i in range(count)],
+            [kubevirt_vm(f"f-{i}", memory="64Mi") for i in range(count)],
             lambda vm: vm.get("status", {}).get("printableStatus") == "Running",
         )
         print(f"floor (KubeVirt VMs, simulator only)   to Running: {percentiles(list(floor.values()))}")

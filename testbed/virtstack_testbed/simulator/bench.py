@@ -19,6 +19,7 @@ from pathlib import Path
 from kubernetes_asyncio import client, config
 
 from ..stack import start_stack
+from ..testing import kubevirt_vm
 from ..topology import HostSpec, Topology
 
 PODS_PER_HOST = 250  # each host's pod CIDR is a /24
@@ -34,27 +35,8 @@ def _topology(vms: int) -> Topology:
     )
 
 
-def _vm(name: str) -> dict:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": name},
-        "spec": {
-            "runStrategy": "Always",
-            "template": {
-                "spec": {
-                    "domain": {
-                        "memory": {"guest": "128Mi"},
-                        "devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
-                    },
-                    "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}}],
-                }
-            },
-        },
-    }
-
-
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile: a value that was measured, never an interpolation."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
@@ -76,7 +58,7 @@ async def _measure(kubeconfig: str, vms: int, namespace: str, timeout: float) ->
             async with semaphore:
                 created[name] = time.monotonic()
                 await custom.create_namespaced_custom_object(
-                    "kubevirt.io", "v1", namespace, "virtualmachines", _vm(name), field_validation="Strict"
+                    "kubevirt.io", "v1", namespace, "virtualmachines", kubevirt_vm(name), field_validation="Strict"
                 )
 
         await asyncio.gather(*(create(f"vm-{i:05d}") for i in range(vms)))
@@ -90,8 +72,8 @@ async def _measure(kubeconfig: str, vms: int, namespace: str, timeout: float) ->
             "vms": vms,
             "running": len(latencies),
             "submitted_s": round(submitted, 1),
-            "p50_s": round(_percentile(latencies, 0.5), 1) if latencies else None,
-            "p99_s": round(_percentile(latencies, 0.99), 1) if latencies else None,
+            "p50_s": round(percentile(latencies, 0.5), 1) if latencies else None,
+            "p99_s": round(percentile(latencies, 0.99), 1) if latencies else None,
             "total_s": round(max(running.values()) - start, 1) if running else None,
         }
 
