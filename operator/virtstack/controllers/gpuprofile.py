@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.gpuprofile import GPUProfileSpec, GPUProfileStatus
+from ..kube import Kube
 from ..status.gpuprofile import profile_status
 from .base import Controller, Key, one
 
@@ -16,6 +17,20 @@ class GPUProfileController(Controller):
     name = "gpuprofile"
     plural = PLURAL
     cluster_scoped = True
+
+    def __init__(self, kube: Kube) -> None:
+        super().__init__(kube)
+        self._allocatable: dict[str, dict] = {}
+
+    def node_changed(self, node: str, indexes: Any) -> None:
+        """Requeue the profiles when a node's allocatable resources changed; heartbeats cost nothing."""
+        self.indexes = indexes
+        allocatable = (one(indexes.nodes, node) or {}).get("allocatable")
+        if self._allocatable.get(node) == allocatable:
+            return
+        self._allocatable[node] = allocatable
+        for profile in indexes.gpu_profiles:
+            self.queue.add(("", profile))
 
     def primary_index(self) -> Any:
         return {("", name): store for name, store in self.indexes.gpu_profiles.items()}

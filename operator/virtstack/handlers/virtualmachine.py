@@ -154,8 +154,7 @@ async def owned_secret_changed(namespace: str, labels: kopf.Labels, memo: kopf.M
 
 @kopf.on.event("", "v1", "nodes", id="node-changed")
 async def node_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """A host's readiness changed: its VMs may be Down now (or up again)."""
+    """A host changed: its VMs may be Down now (or up again), GPU capacity may have moved."""
     indexes = indexes_from(kwargs)
     memo.vm_controller.node_changed(name, indexes)
-    for profile in indexes.gpu_profiles:  # a node's capacity may have changed: a few profiles at most
-        memo.gpu_controller.enqueue(("", profile), indexes)
+    memo.gpu_controller.node_changed(name, indexes)
