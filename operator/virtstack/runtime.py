@@ -12,6 +12,7 @@ import kopf
 from kubernetes_asyncio import client, config
 
 from . import handlers  # noqa: F401 - registers the kopf handlers
+from .api.durations import parse_duration
 from .api.settings import load_settings
 from .controllers.affinitygroup import AffinityGroupController
 from .controllers.base import Controller
@@ -42,6 +43,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     memo.settings = load_settings()
+    settings.watching.inactivity_timeout = parse_duration(memo.settings.watchInactivityTimeout)
     memo.api = await _api_client()
     kube = Kube(memo.api)
     memo.vm_controller = VirtualMachineController(kube, memo.settings)

@@ -268,6 +268,7 @@ def test_configmap_holds_exactly_custom_settings(tmp_path: Path) -> None:
             "defaultStorageClass": "ceph-rbd.fast",
             "exposeServiceType": "NodePort",
             "hostDownAfter": "90s",
+            "watchInactivityTimeout": "45s",
             "schedulerNames": {"spread": "default-scheduler", "pack": "bin-packing"},
         },
     }

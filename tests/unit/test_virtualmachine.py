@@ -316,7 +316,8 @@ def test_a_state_change_makes_one_event_and_a_steady_state_none() -> None:
     assert transition_event(running, running) is None
     down = VirtualMachineStatus(state=VMState.DOWN)
     assert transition_event(running, down)[:2] == ("Warning", "Down")
-    assert transition_event(VirtualMachineStatus(), starting)[2] == "new -> Starting"
+    assert transition_event(VirtualMachineStatus(), running)[2] == "new -> Running: the VM is running as asked"
+    assert transition_event(VirtualMachineStatus(), starting) is None, "a state on the way makes no Event"
 
 
 def test_reboot_is_pending_until_a_vmi_started_under_the_request_runs() -> None:

@@ -64,6 +64,11 @@ class Settings(Strict):
     hostDownAfter: str = Field(
         default="3m", pattern=DURATION, description="A VM whose host stopped reporting this long is Down."
     )
+    watchInactivityTimeout: str = Field(
+        default="70s",
+        pattern=DURATION,
+        description="A watch that brings no event (not even a bookmark, sent every minute) this long is reopened.",
+    )
     schedulerNames: SchedulerNames = Field(default_factory=SchedulerNames, description="kube-scheduler profiles.")
     watchNamespaces: list[str] = Field(default_factory=list, description="Namespaces to serve; empty: all.")
     logFormat: LogFormat = Field(default=LogFormat.JSON, description="json or text.")

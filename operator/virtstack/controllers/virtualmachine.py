@@ -45,10 +45,12 @@ from ..status.virtualmachine import (
     Observed,
     blocked_status,
     compute_status,
+    in_progress,
     not_implemented_message,
     transition_event,
 )
 from .base import Controller, Key, one
+from .settling import ProgressHold
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class VirtualMachineController(Controller):
         self.settings = settings
         self._node_ready: dict[str, bool] = {}
         self._host_down_after = parse_duration(settings.hostDownAfter)
+        self._hold = ProgressHold()
 
     def primary_index(self) -> Any:
         return self.indexes.vms
@@ -107,6 +110,7 @@ class VirtualMachineController(Controller):
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
         vm = one(self.indexes.vms, key)
         if vm is None or vm["metadata"].get("deletionTimestamp"):
+            self._hold.forget(key)
             return  # garbage collection removes what it owned
         namespace, name = key
         try:
@@ -132,7 +136,7 @@ class VirtualMachineController(Controller):
                 if not refused_as_invalid(error):
                     raise  # conflicts, throttling, outages: the work queue retries with backoff
                 status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
-        await self._write_status(vm, previous, status)
+        await self._write_status(key, vm, previous, status)
 
     async def _resolve(self, key: Key, uid: str, spec: VirtualMachineSpec, name_of_instance: str) -> VMInputs | Blocked:
         """Everything the KubeVirt VM is built from, or what keeps the VM from being built (nothing half-made)."""
@@ -166,8 +170,14 @@ class VirtualMachineController(Controller):
             public_keys=public_keys,
         )
 
-    async def _write_status(self, vm: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus) -> None:
-        """The status, and an Event when the state changed."""
+    async def _write_status(
+        self, key: Key, vm: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus
+    ) -> None:
+        """The status (progress only once it lasts: settling.py), and an Event when the state changed."""
+        holdable = in_progress(status) and previous.observedGeneration in (None, status.observedGeneration)
+        if (wait := self._hold.wait(key, holdable)) is not None:
+            self.queue.add_after(key, wait)
+            return
         await self.write_status(vm, status)
         if (event := transition_event(previous, status)) is not None:
             await self.kube.post_event(vm, *event)

@@ -15,7 +15,7 @@ OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
 
 
 @kopf.index(GROUP, VERSION, "sshkeypairs")
-def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {
         (namespace, name): {
             "metadata": dict(body["metadata"]),
@@ -26,7 +26,7 @@ def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
 
 
 @kopf.index("", "v1", "secrets", labels=OWNED)
-def keypair_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def keypair_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     """Metadata and public keys only: the private key is never held in the operator's memory."""
     public = {key: value for key, value in (body.get("data") or {}).items() if key.endswith(".pub")}
     return {(namespace, name): {"metadata": dict(body["metadata"]), "data": public}}

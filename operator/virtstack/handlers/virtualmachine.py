@@ -2,6 +2,7 @@
 
 No handler here persists anything through kopf (no annotations, no finalizers): the reconcile
 in controllers/virtualmachine.py is level-triggered and reads everything from the indexes.
+Index functions are coroutines: kopf runs plain functions in a thread pool, a hop per watch event.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ def _snapshot(body: kopf.Body) -> dict:
 
 
 @kopf.index(GROUP, VERSION, "virtualmachines")
-def virtstack_vms(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def virtstack_vms(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): _snapshot(body)}
 
 
 @kopf.index(*KUBEVIRT, "virtualmachines", labels=OWNED)
-def kubevirt_vms(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+async def kubevirt_vms(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[VM_LABEL]): _snapshot(body)}
 
 
 @kopf.index(*KUBEVIRT, "virtualmachineinstances", labels=OWNED)
-def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+async def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {
         (namespace, labels[VM_LABEL]): {
             "metadata": dict(body["metadata"]),
@@ -45,28 +46,28 @@ def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
 
 
 @kopf.index(GROUP, VERSION, "affinitygroups")
-def affinity_groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def affinity_groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): _snapshot(body)}
 
 
 @kopf.index(GROUP, VERSION, "gpuprofiles")
-def gpu_profiles(name: str, body: kopf.Body, **_: Any) -> dict:
+async def gpu_profiles(name: str, body: kopf.Body, **_: Any) -> dict:
     return {name: _snapshot(body)}
 
 
 @kopf.index("", "v1", "services", labels=OWNED)
-def owned_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+async def owned_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[VM_LABEL]): _snapshot(body)}
 
 
 @kopf.index("", "v1", "secrets", labels=OWNED)
-def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     """Only what the comparison needs: the Secret's data stays out of memory except as applied."""
     return {(namespace, name): {"metadata": dict(body["metadata"]), "data": dict(body.get("data") or {})}}
 
 
 @kopf.index("", "v1", "nodes")
-def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict:
+async def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict:
     addresses = status.get("addresses") or []
     internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})

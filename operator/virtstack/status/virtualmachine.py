@@ -320,9 +320,24 @@ def _ip_addresses(vmi: dict | None) -> list[str]:
     return [i["ipAddress"] for i in vmi["status"].get("interfaces", []) if i.get("ipAddress")]
 
 
+# States on the way to another, and the Ready reasons that only say so (nothing for the user to act on).
+IN_PROGRESS = frozenset({VMState.CREATING, VMState.STARTING, VMState.STOPPING})
+_PROGRESS_REASONS = frozenset({*(state.value for state in IN_PROGRESS), "Provisioning"})
+
+
+def in_progress(status: VirtualMachineStatus) -> bool:
+    """The status only says the VM is on its way: worth writing only if it lasts (see the VM controller)."""
+    ready = next((c for c in status.conditions if c.type == READY), None)
+    return status.state in IN_PROGRESS and ready is not None and ready.reason in _PROGRESS_REASONS
+
+
 def transition_event(previous: VirtualMachineStatus, current: VirtualMachineStatus) -> tuple[str, str, str] | None:
-    """(type, reason, note) of the Event for a change of state; None when the state stayed."""
-    if current.state is None or current.state == previous.state:
+    """(type, reason, note) of the Event for a state the VM arrived in; None when the state stayed.
+
+    A state on the way (Creating, Starting, Stopping) is in the status but makes no Event: the
+    Event comes when the VM arrives, and says where from.
+    """
+    if current.state is None or current.state == previous.state or current.state in IN_PROGRESS:
         return None
     ready = next((c for c in current.conditions if c.type == READY), None)
     kind = "Warning" if current.state in (VMState.DOWN, VMState.ERROR) else "Normal"

@@ -1,0 +1,36 @@
+"""Hold back a status that only says "on the way" until it has lasted: most VMs start in seconds.
+
+Without it every create costs a status write per step KubeVirt passes through (Creating, Starting
+with no host, Starting on a host, Running). A VM that reaches Running within the hold gets one
+status write. Only statuses that report progress are held, and only while they describe the
+generation the stored status already describes: a problem, an arrival and the first answer to a
+spec change are written at once. A crash forgets the clocks: the held status is written one hold
+after the restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+
+HOLD_SECONDS = 5.0
+
+
+class ProgressHold:
+    """When each key's current run of in-progress statuses began; how long its write still waits."""
+
+    def __init__(self, seconds: float = HOLD_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._since: dict[Hashable, float] = {}
+
+    def wait(self, key: Hashable, holdable: bool) -> float | None:
+        """Seconds until a holdable status may be written; None to write now (and forget the key)."""
+        if not holdable:
+            self._since.pop(key, None)
+            return None
+        left = self._since.setdefault(key, self.clock()) + self.seconds - self.clock()
+        return left if left > 0 else None
+
+    def forget(self, key: Hashable) -> None:
+        self._since.pop(key, None)
