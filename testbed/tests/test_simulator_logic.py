@@ -10,7 +10,7 @@ from virtstack_testbed.simulator.launcher import launcher_pod, launcher_resource
 from virtstack_testbed.simulator.node import HEARTBEAT_ANNOTATION, unresponsive
 from virtstack_testbed.simulator.quantity import format_bytes, parse_cpu_millis, parse_quantity
 from virtstack_testbed.simulator.vm import Action, printable_status, vm_status, vmi_action, vmi_from_vm
-from virtstack_testbed.simulator.vmi import FOREGROUND_FINALIZER, plan_vmi
+from virtstack_testbed.simulator.vmi import FOREGROUND_FINALIZER, failed_create, plan_vmi
 
 
 def vm(strategy: str, deleting: bool = False, start_request: bool = False, status_strategy: str | None = None) -> dict:
@@ -276,3 +276,18 @@ def test_a_missing_pvc_holds_the_launcher_pod_with_failed_pvc_not_found() -> Non
     assert (synchronized["status"], synchronized["reason"]) == ("False", "FailedPvcNotFound")
     assert synchronized["message"] == "PVC ns/nope does not exist, waiting for it to appear"
     assert plan_vmi(waiting, []).create_pod, "once it exists, the pod is created"
+
+
+def test_a_refused_launcher_pod_is_a_failed_create_sync_error_until_a_sync_succeeds() -> None:
+    pending = vmi("Pending")
+    plan = plan_vmi(pending, [])
+    refused = 'pods "virt-launcher-v-x" is forbidden: exceeded quota: gpus, requested: requests.a/b=1'
+    status = failed_create(pending, plan.status, refused)
+    synchronized = next(c for c in status["conditions"] if c["type"] == "Synchronized")
+    assert (synchronized["status"], synchronized["reason"]) == ("False", "FailedCreate")
+    assert synchronized["message"] == f"failed to create virtual machine pod: {refused}"
+    assert status["phase"] == "Pending"
+    retried = {**pending, "status": status}
+    assert failed_create(retried, None, refused) == status, "the same refusal again writes nothing"
+    created = plan_vmi(retried, [pod(None)]).status
+    assert "Synchronized" not in {c["type"] for c in created["conditions"]}, "a sync without error drops it"

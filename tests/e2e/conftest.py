@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,20 @@ class Operator:
         process = self.process
         wait_for(lambda: process.poll() is not None or _healthy(port), 60, "the operator's liveness endpoint")
         assert process.poll() is None, f"operator exited: {log_tail(str(self.log_path), 20)}"
+
+    @contextmanager
+    def settings(self, **overrides: object) -> Iterator[None]:
+        """Run with these settings inside the block (a restart: settings are read at start), the usual after."""
+        self._restart({**OPERATOR_SETTINGS, **overrides})
+        try:
+            yield
+        finally:
+            self._restart(OPERATOR_SETTINGS)
+
+    def _restart(self, settings: dict) -> None:
+        self.stop()
+        self.config.write_text(yaml.safe_dump(settings))
+        self.start()
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as a crash or an OOM kill."""

@@ -72,3 +72,46 @@ def test_missing_profile_blocks_the_vm_with_a_clear_condition(cluster: Cluster, 
     )
     assert "GPUProfile nonexistent (spec.gpu.profile) does not exist" in ready["message"]
     assert cluster.get("virtualmachines.kubevirt.io", "nogpu", namespace) is None
+
+
+def test_a_namespace_over_its_gpu_quota_gets_a_clear_error_and_others_are_unaffected(
+    cluster: Cluster, namespace: str, profile: str
+) -> None:
+    wait_for(lambda: profile_status(cluster).get("allocated") == 0, 120, "earlier tests' GPU VMs gone")
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "gpus"},
+        "spec": {"hard": {"requests.nvidia.com/GRID_K240Q": "1"}},
+    }
+    cluster.apply(quota, namespace=namespace)
+    # The quota admission refuses every pod until kube-controller-manager has computed the quota's usage.
+    wait_for(lambda: (cluster.get("resourcequota", "gpus", namespace) or {}).get("status", {}).get("hard"), 30, "usage")
+    other = f"{namespace}-other"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        cluster.apply(vm_with("within", gpu={"profile": profile}), namespace=namespace)
+        wait_state(cluster, namespace, "within", "Running")
+        cluster.apply(vm_with("beyond", gpu={"profile": profile}), namespace=namespace)
+        refused = wait_for(
+            lambda: (
+                (c := condition(cluster.get("vsvm", "beyond", namespace), "Scheduled")) and c["status"] == "False" and c
+            ),
+            60,
+            "beyond refused",
+        )
+        assert refused["reason"] == "QuotaExceeded"
+        assert "ResourceQuota gpus is used up" in refused["message"]
+        assert f"requests.nvidia.com/GRID_K240Q=1 (spec.gpu: GPUProfile {profile})" in refused["message"]
+        assert condition(cluster.get("vsvm", "beyond", namespace), "Ready")["reason"] == "QuotaExceeded"
+        events = cluster.list("events", namespace)
+        assert any(e["reason"] == "FailedCreate" and e["involvedObject"]["name"] == "beyond" for e in events)
+
+        cluster.apply(vm_with("elsewhere", gpu={"profile": profile}), namespace=other)
+        assert wait_state(cluster, other, "elsewhere", "Running")["host"] == "host-c", "another namespace is unaffected"
+
+        cluster.kubectl("delete", "vsvm", "within", "-n", namespace)
+        wait_state(cluster, namespace, "beyond", "Running", timeout=180)  # KubeVirt's back-off decides when
+        assert condition(cluster.get("vsvm", "beyond", namespace), "Scheduled")["status"] == "True"
+    finally:
+        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)

@@ -57,6 +57,7 @@ class VMInputs:
     affinity_groups: dict[str, AffinityGroupSpec] = field(default_factory=dict)
     gpu_profile: GPUProfileSpec | None = None  # resolved from spec.gpu.profile
     public_keys: dict[str, str] = field(default_factory=dict)  # key pair name -> public key line
+    wait_for_room: bool = False  # the (N-1) capacity limit holds the start back: Halted until there is room
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -118,7 +119,7 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     if affinity:
         template_spec["affinity"] = affinity
     vm_spec: dict = {
-        "runStrategy": run_strategy(spec),
+        "runStrategy": "Halted" if inputs.wait_for_room else run_strategy(spec),
         "template": {"metadata": _template_metadata(inputs), "spec": template_spec},
     }
     if data_volumes:

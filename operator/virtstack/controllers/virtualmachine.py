@@ -18,7 +18,7 @@ from ..api.affinitygroup import AffinityGroupSpec
 from ..api.durations import parse_duration
 from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
-from ..api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus
 from ..builders.access import build_keys_secret, keys_pending, keys_secret_name
 from ..builders.cloudinit import (
     UserDataError,
@@ -50,6 +50,7 @@ from ..status.virtualmachine import (
     transition_event,
 )
 from .base import Controller, Key, one
+from .capacity import CapacityGate
 from .settling import ProgressHold
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class VirtualMachineController(Controller):
         self._node_ready: dict[str, bool] = {}
         self._host_down_after = parse_duration(settings.hostDownAfter)
         self._hold = ProgressHold()
+        self.capacity = CapacityGate(settings.maxVMsPerHost)
 
     def primary_index(self) -> Any:
         return self.indexes.vms
@@ -106,11 +108,18 @@ class VirtualMachineController(Controller):
             if any((vmi.get("status") or {}).get("nodeName") == node for vmi in store):
                 self.queue.add(key)
 
+    def capacity_changed(self, indexes: Indexes) -> None:
+        """Room may have freed (a VM stopped or went, a host came): the waiting VMs try again."""
+        self.indexes = indexes
+        for key in self.capacity.to_requeue(indexes):
+            self.queue.add(key)
+
     async def reconcile(self, key: Key) -> None:
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
         vm = one(self.indexes.vms, key)
         if vm is None or vm["metadata"].get("deletionTimestamp"):
             self._hold.forget(key)
+            self.capacity.forget(key)
             return  # garbage collection removes what it owned
         namespace, name = key
         try:
@@ -128,6 +137,7 @@ class VirtualMachineController(Controller):
         )
         resolved = await self._resolve(key, uid, spec, name_of_instance)
         if isinstance(resolved, Blocked):
+            self.capacity.blocked(key)
             status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)
         else:
             try:
@@ -235,7 +245,14 @@ class VirtualMachineController(Controller):
             for g in inputs.spec.affinityGroups
             if (found := one(indexes.groups, (namespace, g))) is not None
         }
-        inputs = replace(inputs, held_size=held_size(inputs.spec, kubevirt_vm, vmi), affinity_groups=groups)
+        wants_to_run = inputs.spec.state is PowerState.RUNNING
+        waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes)
+        inputs = replace(
+            inputs,
+            held_size=held_size(inputs.spec, kubevirt_vm, vmi),
+            affinity_groups=groups,
+            wait_for_room=waiting is not None,
+        )
         desired_vm = build_kubevirt_vm(inputs)
         if needs_apply(desired_vm, kubevirt_vm):
             kubevirt_vm = await self.kube.apply(stamped(desired_vm), PLURAL)
@@ -257,6 +274,7 @@ class VirtualMachineController(Controller):
             resize_held=inputs.held_size is not None,
             missing_groups=[g for g in inputs.spec.affinityGroups if g not in groups],
             keys_pending=keys_pending(inputs.public_keys, vmi) if inputs.public_keys else False,
+            capacity_wait=waiting,
         )
 
     async def _handle_host(

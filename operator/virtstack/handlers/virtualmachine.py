@@ -67,7 +67,7 @@ async def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) ->
 
 
 @kopf.index("", "v1", "nodes")
-async def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict:
+async def nodes(name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
     addresses = status.get("addresses") or []
     internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
@@ -77,6 +77,7 @@ async def nodes(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -
             "labels": dict(labels),
             "address": internal,
             "ready": healthy,
+            "unschedulable": bool(spec.get("unschedulable")),
             "notReadySince": None if healthy else ready.get("lastTransitionTime"),
             "allocatable": dict(status.get("allocatable") or {}),
         }
@@ -102,6 +103,7 @@ def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:
     """The VM, and the AffinityGroups it lists (their members or hosts may have changed)."""
     indexes = indexes_from(kwargs)
     memo.vm_controller.enqueue(key, indexes)
+    memo.vm_controller.capacity_changed(indexes)
     vm = one(indexes.vms, key)
     for group in (vm or {}).get("spec", {}).get("affinityGroups", []):
         memo.group_controller.enqueue((key[0], group), indexes)
@@ -158,4 +160,5 @@ async def node_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """A host changed: its VMs may be Down now (or up again), GPU capacity may have moved."""
     indexes = indexes_from(kwargs)
     memo.vm_controller.node_changed(name, indexes)
+    memo.vm_controller.capacity_changed(indexes)
     memo.gpu_controller.node_changed(name, indexes)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
 from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
+from .capacity import CAPACITY_LIMIT, unscheduled_conditions
+from .quota import launcher_refusal
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
@@ -62,6 +64,7 @@ class Observed:
     missing_groups: list[str] = field(default_factory=list)  # listed AffinityGroups that do not exist
     keys_pending: bool = False  # the running guest booted with other SSH keys than the VM lists
     vm_name: str = ""
+    capacity_wait: str | None = None  # why the (N-1) capacity limit holds the start back
 
 
 def compute_status(
@@ -90,7 +93,11 @@ def compute_status(
     printable = ((kubevirt_vm or {}).get("status") or {}).get("printableStatus")
     disk = root_disk_name(observed.vm_name)
     conditions = [_ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for, printable, disk)]
-    if (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
+    if observed.capacity_wait is not None:
+        conditions = list(unscheduled_conditions(conditions[0], CAPACITY_LIMIT, observed.capacity_wait))
+    elif (refusal := launcher_refusal(spec, vmi)) is not None:
+        conditions = list(unscheduled_conditions(conditions[0], *refusal))
+    elif (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
         conditions.append(scheduled)
     if (restart := _restart_required(observed, generation, now)) is not None:
         conditions.append(restart)

@@ -21,6 +21,7 @@ from .vm import FINAL_PHASES
 
 FOREGROUND_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 LABEL_NODE_NAME = "kubevirt.io/nodeName"
+FAILED_CREATE = "FailedCreate"  # controller.FailedCreatePodReason: the condition's and the Event's reason
 
 
 @dataclass
@@ -84,6 +85,23 @@ def plan_vmi(
     if status != (vmi.get("status") or {}):
         plan.status = status
     return plan
+
+
+def failed_create(vmi: dict, status: dict | None, error: str) -> dict:
+    """lifecycle.go: the launcher pod's creation was refused (a ResourceQuota, a policy). KubeVirt
+    reports the sync error as `Synchronized=False/FailedCreate` and retries with back-off; the next
+    sync without an error drops the condition (plan_vmi rebuilds the conditions)."""
+    status = dict(status if status is not None else vmi.get("status") or {})
+    before = next((c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "Synchronized"), None)
+    failed = {
+        "type": "Synchronized",
+        "status": "False",
+        "reason": FAILED_CREATE,
+        "message": f"failed to create virtual machine pod: {error}",
+    }
+    others = [c for c in status.get("conditions", []) if c["type"] != "Synchronized"]
+    status["conditions"] = [*others, _with_times(failed, before)]
+    return status
 
 
 def _plan_deletion(vmi: dict, pods: list[dict], status: dict, plan: VmiPlan) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime
+
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 STRICT = "Strict"
 MERGE_PATCH = "application/merge-patch+json"
 KUBEVIRT = ("kubevirt.io", "v1")
+EVENT_SOURCE = "virtualmachine-controller"  # the component virt-controller's event recorder names
 CDI = ("cdi.kubevirt.io", "v1beta1")
 
 
@@ -46,6 +51,39 @@ class Kube:
         await ignore_not_found(
             call(*group_version, namespace, plural, name, body, field_validation=STRICT, _content_type=MERGE_PATCH)
         )
+
+    async def warn(self, obj: dict, reason: str, message: str) -> None:
+        """A Warning Event about a KubeVirt object, as virt-controller's event recorder writes it."""
+        meta = obj["metadata"]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", "kubevirt.io/v1"),
+                "kind": obj.get("kind", "VirtualMachineInstance"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": "Warning",
+            "reason": reason,
+            "message": message,
+            "source": {"component": EVENT_SOURCE},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        await self.core.create_namespaced_event(meta["namespace"], event, field_validation=STRICT)
+
+
+def api_error_message(error: ApiException) -> str:
+    """The API server's message, as a Go client's error prints it (e.g. "... is forbidden: exceeded quota: ...")."""
+    try:
+        return json.loads(error.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return f"{error.status} {error.reason}"
 
 
 async def ignore_not_found(call) -> None:

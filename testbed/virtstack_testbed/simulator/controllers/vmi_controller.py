@@ -15,8 +15,8 @@ from virtstack.workqueue import WorkQueue
 
 from ..informer import Key
 from ..launcher import launcher_pod
-from ..vmi import plan_vmi
-from .kube import KUBEVIRT, STRICT, ignore_not_found, merge_patch_for
+from ..vmi import FAILED_CREATE, VmiPlan, failed_create, plan_vmi
+from .kube import KUBEVIRT, STRICT, api_error_message, ignore_not_found, merge_patch_for
 
 if TYPE_CHECKING:
     from . import Simulator
@@ -59,6 +59,26 @@ class VmiController:
         ]
         return tuple(c for c in claims if c and (namespace, c) not in self.sim.pvcs.cache)
 
+    async def _create_pod(self, vmi: dict, plan: VmiPlan) -> ApiException | None:
+        """The launcher pod; a refusal (a ResourceQuota, a policy) becomes an Event and the VMI's
+        `Synchronized=False/FailedCreate`, and is returned so the sync fails after the status write."""
+        uid = vmi["metadata"]["uid"]
+        self._expected_pods[uid] = 1
+        try:
+            await self.sim.kube.core.create_namespaced_pod(
+                vmi["metadata"]["namespace"], launcher_pod(vmi), field_validation=STRICT
+            )
+        except ApiException as error:
+            self._expected_pods.pop(uid, None)
+            if error.status not in (403, 422):
+                raise  # outages, throttling: retried without a word
+            message = api_error_message(error)
+            await self.sim.kube.warn(vmi, FAILED_CREATE, f"Error creating pod: {message}")
+            failed = failed_create(vmi, plan.status, message)
+            plan.status = failed if failed != (vmi.get("status") or {}) else None
+            return error
+        return None
+
     async def sync(self, key: Key) -> None:
         vmi = self.sim.vmis.cache.get(key)
         if vmi is None:
@@ -74,13 +94,7 @@ class VmiController:
         )
         uid = vmi["metadata"]["uid"]
         core = self.sim.kube.core
-        if plan.create_pod and uid not in self._expected_pods:
-            self._expected_pods[uid] = 1
-            try:
-                await core.create_namespaced_pod(namespace, launcher_pod(vmi), field_validation=STRICT)
-            except ApiException:
-                self._expected_pods.pop(uid, None)
-                raise
+        refused = await self._create_pod(vmi, plan) if plan.create_pod and uid not in self._expected_pods else None
         for pod in plan.delete_pods:
             await ignore_not_found(core.delete_namespaced_pod(pod, namespace))
         patch: dict = {}
@@ -94,3 +108,5 @@ class VmiController:
             # Optimistic concurrency: a patch computed from a stale cache fails with 409 and is retried.
             patch.setdefault("metadata", {})["resourceVersion"] = vmi["metadata"]["resourceVersion"]
             await self.sim.kube.patch(KUBEVIRT, namespace, "virtualmachineinstances", name, patch)
+        if refused is not None:
+            raise refused  # the sync error requeues the VMI with back-off, as KubeVirt's work queue does
