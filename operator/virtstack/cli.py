@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args) or 0
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
     from .runtime import run  # imports kopf and registers handlers only when running
 
-    run(args.namespace, args.liveness)
+    return run(args.namespace, args.liveness)
 
 
 CRD_DIRECTORIES = (Path("crds"), Path("charts/virtstack/crds"))

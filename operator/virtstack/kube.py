@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from .metrics import API_REQUESTS, describe_request
+
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "virtstack"
+READ_VERBS = {"get", "list", "watch"}
+LEASES = "leases.coordination.k8s.io"  # renewed every few seconds: not worth a line each
 REPORTING_INSTANCE = socket.gethostname()[:128]
 STRICT = "Strict"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -42,6 +46,22 @@ def _snake(kind: str) -> str:
 def _split(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
+
+
+class CountingApiClient(client.ApiClient):
+    """Every request counted by verb, resource and response code (virtstack_api_requests_total)."""
+
+    async def request(self, method: str, url: str, query_params=None, headers=None, **kwargs):  # noqa: ANN001
+        verb, resource = describe_request(method, url, query_params, (headers or {}).get("Content-Type", ""))
+        try:
+            response = await super().request(method, url, query_params=query_params, headers=headers, **kwargs)
+        except Exception as error:
+            API_REQUESTS.labels(verb, resource, str(getattr(error, "status", "error"))).inc()
+            raise
+        API_REQUESTS.labels(verb, resource, str(response.status)).inc()
+        if verb not in READ_VERBS:  # what the operator changed, naming the object it reconciles (logs.reconciling)
+            log.log(logging.DEBUG if resource == LEASES else logging.INFO, "%s %s: %s", verb, resource, response.status)
+        return response
 
 
 class Kube:

@@ -1,4 +1,4 @@
-"""The operator process: one ApiClient, the controllers' work queues, and a slow periodic resync."""
+"""The operator process: one ApiClient, leader election, the controllers' work queues, metrics, a slow resync."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client, config
 
-from . import handlers  # noqa: F401 - registers the kopf handlers
+from . import handlers, logs, metrics  # noqa: F401 - importing handlers registers the kopf handlers
 from .api.durations import parse_duration
 from .api.settings import load_settings
 from .controllers.affinitygroup import AffinityGroupController
@@ -19,57 +19,105 @@ from .controllers.base import Controller
 from .controllers.gpuprofile import GPUProfileController
 from .controllers.sshkeypair import SSHKeyPairController
 from .controllers.virtualmachine import VirtualMachineController
-from .kube import Kube
+from .kube import CountingApiClient, Kube
+from .leader import LeaderElector, lease_config
+
+log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 600.0
+INVENTORY_INDEXES = ("virtstack_vms", "gpu_profiles", "snapshot_phases")
 
 
-USER_AGENT = f"virtstack/{version('virtstack')}"
+def user_agent(identity: str | None) -> str:
+    """The API server's audit log and metrics tell our requests, and each replica's, apart by it."""
+    base = f"virtstack/{version('virtstack')}"
+    return f"{base} ({identity})" if identity else base
 
 
-async def _api_client() -> client.ApiClient:
+async def _api_client(identity: str | None) -> client.ApiClient:
     try:
         config.load_incluster_config()
     except config.ConfigException:
         await config.load_kube_config()
-    api = client.ApiClient()
-    api.user_agent = USER_AGENT  # the API server's audit log and metrics tell our requests apart by it
+    api = CountingApiClient()
+    api.user_agent = user_agent(identity)
     return api
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Every replica watches and indexes; only the one holding the Lease (or the only one) reconciles."""
     settings.posting.level = logging.WARNING  # no Event per handler run: a no-op resync writes nothing
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     memo.settings = load_settings()
     settings.watching.inactivity_timeout = parse_duration(memo.settings.watchInactivityTimeout)
-    memo.api = await _api_client()
+    lease = lease_config()
+    memo.api = await _api_client(lease.identity if lease else None)
     kube = Kube(memo.api)
     memo.vm_controller = VirtualMachineController(kube, memo.settings)
     memo.keypair_controller = SSHKeyPairController(kube)
     memo.group_controller = AffinityGroupController(kube)
     memo.gpu_controller = GPUProfileController(kube)
-    controllers = [memo.vm_controller, memo.keypair_controller, memo.group_controller, memo.gpu_controller]
+    memo.controllers = [memo.vm_controller, memo.keypair_controller, memo.group_controller, memo.gpu_controller]
+    memo.tasks = []
+    if memo.settings.metrics.enabled:
+        indexes = {name: kwargs[name] for name in INVENTORY_INDEXES}
+        memo.inventory = metrics.Inventory(lambda: indexes, lambda: bool(memo.tasks))
+        memo.metrics = await metrics.serve(memo.settings.metrics.port, memo.inventory)
+    if lease is None:
+        _reconcile(memo)
+    else:
+        memo.elector = LeaderElector(memo.api, lease)
+        memo.campaign = asyncio.create_task(_campaign(memo), name="leader-election")
+
+
+def _reconcile(memo: kopf.Memo) -> None:
+    """Start the work queues (keys queued meanwhile by the event handlers are handled first) and the resync."""
+    controllers = memo.controllers
     memo.tasks = [asyncio.create_task(c.queue.run(), name=f"{c.name}-queue") for c in controllers]
     memo.tasks.append(asyncio.create_task(_resync(controllers), name="resync"))
+    metrics.LEADER.set(1)
+
+
+async def _stop_reconciling(memo: kopf.Memo) -> None:
+    """Cancel the work queues and wait for them: nothing of ours writes after this returns."""
+    tasks, memo.tasks = memo.get("tasks", []), []
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    metrics.LEADER.set(0)
+
+
+async def _campaign(memo: kopf.Memo) -> None:
+    """Wait for the Lease, reconcile while holding it; once lost, stop writing at once and exit (non-zero)."""
+    await memo.elector.run(lambda: _reconcile(memo))
+    await _stop_reconciling(memo)
+    memo.leadership_lost = True
+    memo.stop.set()
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for task in memo.get("tasks", []):
-        task.cancel()
+    if "campaign" in memo:
+        memo.campaign.cancel()
+    await _stop_reconciling(memo)
+    if "elector" in memo:
+        await memo.elector.release()  # after the queues stopped: the next leader never overlaps with us
+    if "metrics" in memo:
+        await metrics.stop(memo.metrics, memo.inventory)
     if "api" in memo:
         await memo.api.close()
 
 
 @kopf.on.probe(id="reconcile-queue")
 def queue_alive(memo: kopf.Memo, **_: Any) -> str:
-    """Liveness: the work-queue tasks must still run; a dead one would silently stop reconciling."""
-    dead = [task.get_name() for task in memo.get("tasks", []) if task.done()]
+    """Liveness: the work queues (and the election) must still run; a dead one would silently stop reconciling."""
+    tasks = [*memo.get("tasks", []), *([memo.campaign] if "campaign" in memo else [])]
+    dead = [task.get_name() for task in tasks if task.done()]
     if dead:
         raise RuntimeError(f"background tasks ended: {', '.join(dead)}")
-    return "ok"
+    return "leading" if memo.get("tasks") else "standby"
 
 
 async def _resync(controllers: list[Controller]) -> None:
@@ -81,12 +129,21 @@ async def _resync(controllers: list[Controller]) -> None:
                 controller.queue.add(key)
 
 
-def run(namespaces: list[str], liveness: str | None) -> None:
-    """Serve the namespaces given, else the settings' watchNamespaces, else all."""
-    namespaces = namespaces or load_settings().watchNamespaces
+def run(namespaces: list[str], liveness: str | None) -> int:
+    """Serve the namespaces given, else the settings' watchNamespaces, else all. Non-zero: leadership lost."""
+    settings = load_settings()
+    logs.configure(settings.logFormat)
+    namespaces = namespaces or settings.watchNamespaces
+    memo = kopf.Memo(stop=asyncio.Event(), leadership_lost=False)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
+        stop_flag=memo.stop,
+        memo=memo,
     )
+    if memo.leadership_lost:
+        log.error("stopped after losing the leader Lease; a restart campaigns again")
+        return 1
+    return 0

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from .logs import reconciling
+from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ class WorkQueue:
         self.name = name
         self.sync = sync
         self.workers = workers
+        RECONCILE_ERRORS.labels(name)  # exported as 0 from the start, so rate() and alerts see the series
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
@@ -50,22 +55,26 @@ class WorkQueue:
             key = await self._queue.get()
             self._queued.discard(key)
             self._active.add(key)
-            try:
-                await self.sync(key)
-                self._failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a controller must survive any one object's failure
-                failures = self._failures[key] = self._failures.get(key, 0) + 1
-                delay = min(0.05 * 2**failures, self.max_delay)
-                if not (isinstance(error, ApiException) and error.status == 409):
-                    log.warning("%s %s failed (%s), retry in %.1fs", self.name, key, _describe(error), delay)
-                self.add_after(key, delay)
-            finally:
-                self._active.discard(key)
-                if key in self._dirty:
-                    self._dirty.discard(key)
-                    self.add(key)
+            started = time.monotonic()
+            with reconciling(self.name, key):  # every line logged meanwhile names the object
+                try:
+                    await self.sync(key)
+                    self._failures.pop(key, None)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - a controller must survive any one object's failure
+                    RECONCILE_ERRORS.labels(self.name).inc()
+                    failures = self._failures[key] = self._failures.get(key, 0) + 1
+                    delay = min(0.05 * 2**failures, self.max_delay)
+                    if not (isinstance(error, ApiException) and error.status == 409):
+                        log.warning("%s %s failed (%s), retry in %.1fs", self.name, key, _describe(error), delay)
+                    self.add_after(key, delay)
+                finally:
+                    RECONCILE_DURATION.labels(self.name).observe(time.monotonic() - started)
+                    self._active.discard(key)
+                    if key in self._dirty:
+                        self._dirty.discard(key)
+                        self.add(key)
 
 
 def _describe(error: Exception) -> str:

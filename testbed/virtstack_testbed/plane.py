@@ -271,7 +271,12 @@ def _write_audit_policy(run_dir: Path) -> Path:
         "omitStages": ["RequestReceived"],
         "rules": [
             {"level": "None", "verbs": ["get", "list", "watch"]},
-            {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
+            # Node heartbeats and the control plane's own leader elections; other Leases (an operator's) are kept.
+            {
+                "level": "None",
+                "namespaces": ["kube-node-lease", "kube-system"],
+                "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+            },
             {"level": "Metadata"},
         ],
     }

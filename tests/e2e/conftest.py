@@ -49,20 +49,30 @@ def virtstack_crds(cluster: Cluster) -> None:
 class Operator:
     """The operator as a real process with its own event loop, as it runs in production; killable."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.cluster = cluster
+        self.env = env or {}  # e.g. leader election: VIRTSTACK_LEADER_ELECTION_LEASE, POD_NAME, POD_NAMESPACE
+        self.args = args
         work = Path(tempfile.mkdtemp(prefix="virtstack-operator-"))
         self.log_path = work / "operator.log"  # tests read it, e.g. to prove a secret never reached it
         self.config = work / "config.yaml"
-        self.config.write_text(yaml.safe_dump(OPERATOR_SETTINGS))
+        self.metrics_port = free_port()  # every operator on this machine serves its own
+        self.config.write_text(
+            yaml.safe_dump({**OPERATOR_SETTINGS, "metrics": {"enabled": True, "port": self.metrics_port}})
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         port = free_port()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz"],
-                env={**os.environ, "KUBECONFIG": self.cluster.kubeconfig, "VIRTSTACK_CONFIG": str(self.config)},
+                [sys.executable, "-m", "virtstack", "run", f"--liveness=http://127.0.0.1:{port}/healthz", *self.args],
+                env={
+                    **os.environ,
+                    "KUBECONFIG": self.cluster.kubeconfig,
+                    "VIRTSTACK_CONFIG": str(self.config),
+                    **self.env,
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -182,7 +182,7 @@ def test_install_upgrade_and_uninstall(cluster: Cluster, namespace: str, helm: H
         pods = cluster.list("pods", namespace, selector=f"app.kubernetes.io/instance={release}")
         return pods if [p["metadata"]["annotations"].get(annotation) for p in pods] == [new] else []
 
-    wait_for(one_current_pod, 60, "the old pod replaced by one with the new config (Recreate)")
+    wait_for(one_current_pod, 60, "the old pod replaced by one with the new config")
 
     helm("uninstall", release, "-n", namespace, "--wait", "--timeout=60s")
     for kind, name, ns in [
@@ -431,7 +431,9 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     alone = cluster.plane is not None or not reconciled_elsewhere(cluster, vms)
     kubeconfig = token_kubeconfig(cluster, namespace, fullname, tmp_path / "kubeconfig")
     config = tmp_path / "config.yaml"
-    config.write_text(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
+    chart_config = yaml.safe_load(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
+    chart_config["metrics"]["port"] = free_port()  # the pod's own port; here, one free on this machine
+    config.write_text(yaml.safe_dump(chart_config))
     log_path = tmp_path / "operator.log"
     with operator_process(kubeconfig, config, watch, log_path) as (operator, port):
         try:

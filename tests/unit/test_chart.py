@@ -215,7 +215,10 @@ def test_deployment_runs_one_operator_with_liveness_and_the_mounted_config() -> 
     docs = render()
     deployment = one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }, "the new pod stands by until the old one releases the Lease"
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == one(docs, "ServiceAccount")["metadata"]["name"]
     (container,) = pod["containers"]
@@ -288,7 +291,8 @@ def test_a_settings_change_changes_the_pod_template_checksum() -> None:
 
 BAD_VALUES = [
     # (--set argument, the field path the message must name, and what it must say)
-    ("replicas=2", "/replicas", "maximum"),
+    ("replicas=6", "/replicas", "maximum"),
+    ("replicas=-1", "/replicas", "minimum"),
     ("settings.maxSnapshotsPerVM=0", "/settings/maxSnapshotsPerVM", "minimum"),
     ("settings.maxSnapshotsPerVM=many", "/settings/maxSnapshotsPerVM", "want integer"),
     ("settings.snapshotCreateTimeout=30 minutes", "/settings/snapshotCreateTimeout", "does not match pattern"),
