@@ -90,6 +90,24 @@ class Kube:
             _content_type=APPLY_PATCH,
         )
 
+    async def create_custom(self, obj: dict, plural: str) -> None:
+        """POST a namespaced custom object whose spec never changes (a KubeVirt snapshot or restore);
+        one that already exists (an earlier run made it) is left as it is."""
+        group, version = _split(obj["apiVersion"])
+        try:
+            await self.custom.create_namespaced_custom_object(
+                group,
+                version,
+                obj["metadata"]["namespace"],
+                plural,
+                obj,
+                field_manager=FIELD_MANAGER,
+                field_validation=STRICT,
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
     async def apply_core(self, obj: dict) -> dict:
         """Server-side apply of a core/v1 object we own (Secret, Service)."""
         meta = obj["metadata"]
@@ -174,13 +192,16 @@ class Kube:
             raise
         return self.api.sanitize_for_serialization(secret)
 
-    async def delete_custom(self, api_version: str, plural: str, namespace: str, name: str) -> None:
+    async def delete_custom(self, api_version: str, plural: str, namespace: str, name: str) -> bool:
+        """False when it was already gone."""
         group, version = _split(api_version)
         try:
             await self.custom.delete_namespaced_custom_object(group, version, namespace, plural, name)
         except ApiException as error:
             if error.status != 404:
                 raise
+            return False
+        return True
 
     async def patch_cluster_status(self, api_version: str, plural: str, name: str, status: dict) -> None:
         group, version = _split(api_version)

@@ -19,6 +19,7 @@ from .controllers.base import Controller
 from .controllers.gpuprofile import GPUProfileController
 from .controllers.sshkeypair import SSHKeyPairController
 from .controllers.virtualmachine import VirtualMachineController
+from .controllers.vmsnapshot import VMSnapshotController
 from .kube import CountingApiClient, Kube
 from .leader import LeaderElector, lease_config
 
@@ -59,7 +60,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     memo.keypair_controller = SSHKeyPairController(kube)
     memo.group_controller = AffinityGroupController(kube)
     memo.gpu_controller = GPUProfileController(kube)
-    memo.controllers = [memo.vm_controller, memo.keypair_controller, memo.group_controller, memo.gpu_controller]
+    memo.snapshot_controller = VMSnapshotController(kube, memo.settings)
+    memo.controllers = [
+        memo.vm_controller,
+        memo.keypair_controller,
+        memo.group_controller,
+        memo.gpu_controller,
+        memo.snapshot_controller,
+    ]
     memo.tasks = []
     if memo.settings.metrics.enabled:
         indexes = {name: kwargs[name] for name in INVENTORY_INDEXES}

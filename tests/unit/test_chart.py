@@ -24,11 +24,12 @@ VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 NAMESPACED_PERMISSIONS = {
     **{
         ("virtstack.io", kind): {"get", "list", "watch", "patch", "update"}
-        for kind in ("virtualmachines", "affinitygroups", "vmsnapshots", "isos", "sshkeypairs")
+        for kind in ("virtualmachines", "affinitygroups", "isos", "sshkeypairs")
     },
+    ("virtstack.io", "vssnapshots"): {"get", "list", "watch", "patch", "update", "delete"},
     **{
         ("virtstack.io", f"{kind}/status"): {"patch"}
-        for kind in ("virtualmachines", "affinitygroups", "vmsnapshots", "isos", "sshkeypairs")
+        for kind in ("virtualmachines", "affinitygroups", "vssnapshots", "isos", "sshkeypairs")
     },
     ("kubevirt.io", "virtualmachines"): {"get", "list", "watch", "create", "patch", "delete"},
     ("kubevirt.io", "virtualmachineinstances"): {"get", "list", "watch", "delete"},

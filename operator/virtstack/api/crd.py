@@ -50,6 +50,11 @@ class Kind:
     model: type[BaseModel]
     printer_columns: list[dict] = field(default_factory=list)
     namespaced: bool = True
+    singular: str = ""  # default: the kind in lower case; set when that name is taken by another API
+
+    @property
+    def singular_name(self) -> str:
+        return self.singular or self.kind.lower()
 
     @property
     def crd_name(self) -> str:
@@ -98,8 +103,11 @@ KINDS = [
     ),
     Kind(
         kind="VMSnapshot",
-        plural="vmsnapshots",
-        short_names=["vmsnap"],
+        # KubeVirt's VirtualMachineSnapshot has the short names vmsnapshot and vmsnapshots: ours
+        # differ, so `kubectl get` never has to guess which API is meant.
+        plural="vssnapshots",
+        singular="vssnapshot",
+        short_names=["vssnap"],
         model=VMSnapshot,
         printer_columns=[
             column("VM", ".spec.virtualMachine"),
@@ -167,7 +175,7 @@ def crd_for(kind: Kind) -> dict:
                 "kind": kind.kind,
                 "listKind": f"{kind.kind}List",
                 "plural": kind.plural,
-                "singular": kind.kind.lower(),
+                "singular": kind.singular_name,
                 "shortNames": kind.short_names,
                 "categories": [CATEGORY],
             },

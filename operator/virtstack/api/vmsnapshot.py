@@ -51,6 +51,10 @@ class VMSnapshotStatus(Status):
     phase: SnapshotPhase | None = Field(default=None, description="Where the snapshot is in its life.")
     readyToUse: bool | None = Field(default=None, description="True once the VM can be reverted to it.")
     parent: str | None = Field(default=None, description="The VM's snapshot before this one: the chain.")
+    ancestors: list[str] = Field(
+        default_factory=list,
+        description="The parent, its parent and so on: when one of them is deleted, the next becomes the parent.",
+    )
     current: bool | None = Field(default=None, description="True for the VM's current snapshot.")
     size: str | None = Field(default=None, description="The space its volume snapshots take.")
     creationTime: AwareDatetime | None = Field(default=None, description="When it was taken.")

@@ -58,6 +58,7 @@ class VMInputs:
     gpu_profile: GPUProfileSpec | None = None  # resolved from spec.gpu.profile
     public_keys: dict[str, str] = field(default_factory=dict)  # key pair name -> public key line
     wait_for_room: bool = False  # the (N-1) capacity limit holds the start back: Halted until there is room
+    halted: bool = False  # a revert to a VMSnapshot runs: KubeVirt restores only a stopped VM
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -119,7 +120,7 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     if affinity:
         template_spec["affinity"] = affinity
     vm_spec: dict = {
-        "runStrategy": "Halted" if inputs.wait_for_room else run_strategy(spec),
+        "runStrategy": "Halted" if inputs.wait_for_room or inputs.halted else run_strategy(spec),
         "template": {"metadata": _template_metadata(inputs), "spec": template_spec},
     }
     if data_volumes:

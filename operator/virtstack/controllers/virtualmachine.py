@@ -40,6 +40,7 @@ from ..status.virtualmachine import (
     GPU_PROFILE_MISSING,
     NOT_IMPLEMENTED,
     REFUSED,
+    SNAPSHOTS_EXIST,
     SSH_KEY_PAIR_PROBLEM,
     USER_DATA_INVALID,
     Observed,
@@ -49,6 +50,7 @@ from ..status.virtualmachine import (
     not_implemented_message,
     transition_event,
 )
+from ..status.vmsnapshot import disk_change_refusal, summarize
 from .base import Controller, Key, one
 from .capacity import CapacityGate
 from .settling import ProgressHold
@@ -79,6 +81,7 @@ class Indexes:
     groups: Any
     gpu_profiles: Any
     keypairs: Any
+    snapshots: Any = None  # VMSnapshots by (namespace, VM name)
 
 
 class VirtualMachineController(Controller):
@@ -135,7 +138,11 @@ class VirtualMachineController(Controller):
         name_of_instance = previous.instanceName or instance_name(
             uid, display_name(name, spec), self.settings.appendDisplayNameToInstanceName
         )
+        snapshots = summarize(list(self.indexes.snapshots.get(key) or []), one(self.indexes.kubevirt_vms, key))
         resolved = await self._resolve(key, uid, spec, name_of_instance)
+        if not isinstance(resolved, Blocked):
+            refusal = disk_change_refusal(spec, one(self.indexes.kubevirt_vms, key), snapshots.count)
+            resolved = Blocked(SNAPSHOTS_EXIST, refusal) if refusal else replace(resolved, halted=snapshots.hold)
         if isinstance(resolved, Blocked):
             self.capacity.blocked(key)
             status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)
@@ -146,6 +153,7 @@ class VirtualMachineController(Controller):
                 if not refused_as_invalid(error):
                     raise  # conflicts, throttling, outages: the work queue retries with backoff
                 status = blocked_status(generation, REFUSED, refusal_message(error), previous, name_of_instance)
+        status = status.model_copy(update={"snapshotCount": snapshots.count, "currentSnapshot": snapshots.current})
         await self._write_status(key, vm, previous, status)
 
     async def _resolve(self, key: Key, uid: str, spec: VirtualMachineSpec, name_of_instance: str) -> VMInputs | Blocked:

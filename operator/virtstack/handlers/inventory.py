@@ -9,6 +9,6 @@ import kopf
 from ..api.crd import GROUP, VERSION
 
 
-@kopf.index(GROUP, VERSION, "vmsnapshots")
+@kopf.index(GROUP, VERSION, "vssnapshots")
 async def snapshot_phases(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict:
     return {(namespace, name): status.get("phase")}

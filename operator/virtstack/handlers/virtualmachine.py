@@ -96,6 +96,7 @@ def indexes_from(kwargs: dict) -> Indexes:
         groups=kwargs["affinity_groups"],
         gpu_profiles=kwargs["gpu_profiles"],
         keypairs=kwargs["keypairs"],
+        snapshots=kwargs["vm_snapshots"],
     )
 
 

@@ -24,6 +24,7 @@ REFUSED = "RefusedByAPIServer"
 GPU_PROFILE_MISSING = "GPUProfileMissing"
 SSH_KEY_PAIR_PROBLEM = "SSHKeyPairNotReady"
 SSH_KEYS = "SSHKeys"
+SNAPSHOTS_EXIST = "VMSnapshotsExist"
 
 # KubeVirt's printableStatus -> CloudStack's state (kubevirt-behaviour.md §1).
 _STATE_BY_PRINTABLE_STATUS = {
