@@ -13,8 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 RECONCILE_DURATION = Histogram(
@@ -122,9 +123,10 @@ async def serve(port: int, inventory: Inventory) -> web.AppRunner:
     """/metrics on every address of the pod, on the event loop (the collectors read the indexes there)."""
     REGISTRY.register(inventory)
 
-    async def metrics(_: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(REGISTRY))
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    async def metrics(request: web.Request) -> web.Response:
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))  # OpenMetrics when asked for
+        response = web.Response(body=encode(REGISTRY))
+        response.headers["Content-Type"] = content_type
         return response
 
     app = web.Application()

@@ -1,0 +1,1 @@
+"""`kubectl virtstack`: CloudStack's VM actions as edits of the user's own spec fields."""
