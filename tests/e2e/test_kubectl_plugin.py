@@ -16,6 +16,7 @@ from virtstack_testbed.testing import Cluster, condition, wait_for
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
 pytestmark = pytest.mark.usefixtures("operator")
+SNAPSHOT = "vssnapshots.virtstack.io"
 
 
 def plugin(cluster: Cluster, namespace: str, *args: str) -> subprocess.CompletedProcess:
@@ -65,7 +66,7 @@ def test_every_action_changes_what_it_asks_for(cluster: Cluster, namespace: str)
     assert row[4] == ",".join(running["ipAddresses"]) and row[5] == running["instanceName"] and row[6] == "True"
 
     said = ok(plugin(cluster, namespace, "reboot", "web"))
-    assert said == "virtualmachine.virtstack.io/web reboot requested (spec.rebootRequestedAt)"
+    assert said == "virtualmachines.virtstack.io/web reboot requested (spec.rebootRequestedAt)"
     asked = spec_of(cluster, namespace, "web")["rebootRequestedAt"]
     wait_for(lambda: status_of(cluster, namespace, "web").get("lastRebootedAt") == asked, 60, "the reboot done")
     ok(plugin(cluster, namespace, "reboot", "web"))
@@ -104,11 +105,22 @@ def test_every_action_changes_what_it_asks_for(cluster: Cluster, namespace: str)
     assert "host" not in spec_of(cluster, namespace, "web")["migration"], "no --host: the scheduler chooses"
 
     said = ok(plugin(cluster, namespace, "snapshot", "web", "before-upgrade", "--description", "pre 2.0"))
-    assert said == "vmsnapshot.virtstack.io/before-upgrade created for virtualmachine web"
-    snapshot = spec_of(cluster, namespace, "before-upgrade", "vmsnapshot")
+    assert said == "vssnapshots.virtstack.io/before-upgrade created for virtualmachine web"
+    snapshot = spec_of(cluster, namespace, "before-upgrade", SNAPSHOT)
     assert snapshot == {"virtualMachine": "web", "description": "pre 2.0", "memory": False, "quiesce": False}
-    ok(plugin(cluster, namespace, "revert", "before-upgrade"))
-    assert spec_of(cluster, namespace, "before-upgrade", "vmsnapshot")["revertRequestedAt"]
+    wait_for(
+        lambda: (cluster.get(SNAPSHOT, "before-upgrade", namespace) or {}).get("status", {}).get("readyToUse"),
+        90,
+        "the snapshot taken (KubeVirt VirtualMachineSnapshot ready)",
+    )
+    said = ok(plugin(cluster, namespace, "revert", "before-upgrade"))
+    assert said.endswith("revert of virtualmachine web requested (spec.revertRequestedAt)")
+    asked = spec_of(cluster, namespace, "before-upgrade", SNAPSHOT)["revertRequestedAt"]
+    wait_for(
+        lambda: cluster.get(SNAPSHOT, "before-upgrade", namespace)["status"].get("lastRevertedAt") == asked,
+        120,
+        "the VM reverted to the snapshot",
+    )
 
     assert "kubectl-virtstack" in managers(cluster, namespace, "vsvm/web"), "its field manager owns what it set"
     assert condition(cluster.get("vsvm", "web", namespace), "Ready"), "the operator still reports on the VM"

@@ -137,3 +137,30 @@ def test_private_keys_never_reach_a_log_line() -> None:
         assert "b3BlbnNzaC1rZXktdjEAAAAA" not in line and REDACTED in line and "and more" in line
     truncated = JsonFormatter().format(record("body: -----BEGIN RSA PRIVATE KEY-----\nMIIEow"))
     assert "MIIEow" not in truncated, "a key cut off mid-way is masked too"
+
+
+def test_plugin_requests_always_differ_from_the_previous_one() -> None:
+    from virtstack.plugin.cli import request_time
+
+    assert request_time(None, NOW) == "2026-11-25T12:00:00Z"
+    assert request_time("2026-11-25T11:00:00Z", NOW) == "2026-11-25T12:00:00Z"
+    assert request_time("2026-11-25T12:00:00Z", NOW) == "2026-11-25T12:00:01Z", "the same second: one later"
+    assert request_time("2026-11-25T12:00:05Z", NOW) == "2026-11-25T12:00:06Z", "a clock behind the last request"
+
+
+def test_plugin_list_columns_and_ages() -> None:
+    from virtstack.plugin.cli import age, table, vm_row
+
+    vm = {
+        "metadata": {"name": "web", "creationTimestamp": "2026-11-25T09:00:00Z"},
+        "status": {"state": "Running", "host": "host-a", "zone": "a", "ipAddresses": ["10.0.0.5", "fd00::5"],
+                   "instanceName": "i-1a2b3c4d", "conditions": [{"type": "Ready", "status": "True"}]},
+    }  # fmt: skip
+    assert vm_row(vm, NOW) == ["web", "Running", "host-a", "a", "10.0.0.5,fd00::5", "i-1a2b3c4d", "True", "3h"]
+    assert vm_row({"metadata": {"name": "new"}}, NOW)[1:] == ["", "", "", "", "", "", "<unknown>"]
+    assert [age(t, NOW) for t in ("2026-11-25T11:59:30Z", "2026-11-25T11:48:00Z", "2026-11-20T12:00:00Z")] == [
+        "30s",
+        "12m",
+        "5d",
+    ]
+    assert table(["NAME", "STATE"], [["web", "Running"], ["db", ""]]) == ("NAME   STATE\nweb    Running\ndb     <none>")

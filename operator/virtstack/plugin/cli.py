@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from ..api.crd import GROUP, VERSION
+from ..api.crd import GROUP, KINDS, VERSION
 
 FIELD_MANAGER = "kubectl-virtstack"
 MERGE_PATCH = "application/merge-patch+json"
-VMS, SNAPSHOTS = "virtualmachines", "vmsnapshots"
+PLURALS = {kind.kind: kind.plural for kind in KINDS}
+VMS, SNAPSHOTS = PLURALS["VirtualMachine"], PLURALS["VMSnapshot"]
 LIST_COLUMNS = ("NAME", "STATE", "HOST", "ZONE", "IP", "INSTANCE", "READY", "AGE")
 
 
@@ -170,7 +171,7 @@ async def run_vm_action(virtstack: Client, args: argparse.Namespace) -> str:
     vm = await virtstack.get(VMS, target)
     make_patch, done = VM_ACTIONS[args.command]
     await virtstack.patch(VMS, target, make_patch(vm, args, datetime.now(UTC)))
-    return f"virtualmachine.{GROUP}/{args.vm} {done}"
+    return f"{VMS}.{GROUP}/{args.vm} {done}"
 
 
 async def run_snapshot(virtstack: Client, args: argparse.Namespace) -> str:
@@ -183,7 +184,7 @@ async def run_snapshot(virtstack: Client, args: argparse.Namespace) -> str:
     await virtstack.call(
         "create_namespaced_custom_object", args.namespace, SNAPSHOTS, body, field_manager=FIELD_MANAGER
     )
-    return f"vmsnapshot.{GROUP}/{name} created for virtualmachine {args.vm}"
+    return f"{SNAPSHOTS}.{GROUP}/{name} created for virtualmachine {args.vm}"
 
 
 async def run_revert(virtstack: Client, args: argparse.Namespace) -> str:
@@ -192,7 +193,7 @@ async def run_revert(virtstack: Client, args: argparse.Namespace) -> str:
     when = request_time(snapshot["spec"].get("revertRequestedAt"), datetime.now(UTC))
     await virtstack.patch(SNAPSHOTS, target, {"spec": {"revertRequestedAt": when}})
     vm = snapshot["spec"]["virtualMachine"]
-    return f"vmsnapshot.{GROUP}/{args.snapshot} revert of virtualmachine {vm} requested (spec.revertRequestedAt)"
+    return f"{SNAPSHOTS}.{GROUP}/{args.snapshot} revert of virtualmachine {vm} requested (spec.revertRequestedAt)"
 
 
 async def run_list(virtstack: Client, args: argparse.Namespace) -> str:
