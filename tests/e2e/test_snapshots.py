@@ -223,3 +223,36 @@ def test_quiesce_without_a_guest_agent_and_memory_are_reported(cluster: Cluster,
     assert (memory["status"], memory["reason"]) == ("False", "NotSupported")
     assert "cannot keep" in memory["message"]
     assert taken["status"]["readyToUse"] is True, "the disks are kept: only what KubeVirt cannot do is reported"
+
+
+def test_cloudstack_limits_memory_snapshots_dropped_on_resize_and_no_iso_change_while_snapshots_exist(
+    cluster: Cluster, namespace: str, operator
+) -> None:
+    cluster.apply(vsvm("grow"), namespace=namespace)
+    wait_state(cluster, namespace, "grow", "Running")
+    take(cluster, namespace, "with-memory", "grow", memory=True)
+    take(cluster, namespace, "disks", "grow")
+    running = running_vmi_uid(cluster, namespace, "grow")
+
+    with_iso = vsvm("grow")
+    with_iso["spec"]["attachedISO"] = "tools"
+    cluster.apply(with_iso, namespace=namespace)
+
+    def refused() -> dict | None:
+        ready = condition(cluster.get("vsvm", "grow", namespace), "Ready")
+        return ready if ready and ready["reason"] == "VMSnapshotsExist" else None
+
+    ready = wait_for(refused, 30, "the ISO attach refused while snapshots exist")
+    assert ready["status"] == "False" and "spec.attachedISO" in ready["message"] and "2 VMSnapshot" in ready["message"]
+    assert running_vmi_uid(cluster, namespace, "grow") == running, "the VM itself is left alone"
+    cluster.apply(vsvm("grow"), namespace=namespace)
+    wait_for(lambda: not refused(), 30, "the refusal gone with the change undone")
+
+    resized = vsvm("grow")
+    resized["spec"]["resources"]["cpu"] = 4
+    cluster.apply(resized, namespace=namespace)
+    wait_for(lambda: snap(cluster, namespace, "with-memory") is None, 30, "the memory snapshot dropped")
+    assert snap(cluster, namespace, "disks")["status"]["readyToUse"] is True
+    wait_for(lambda: "parent" not in snap(cluster, namespace, "disks")["status"], 30, "the chain re-linked")
+    dropped = events(cluster, namespace, "MemorySnapshotDropped")
+    assert dropped and "with-memory" in dropped[0]["note"] and "cpu=4" in dropped[0]["note"]

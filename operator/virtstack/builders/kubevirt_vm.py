@@ -38,6 +38,8 @@ OS_TYPE_ANNOTATION = "virtstack.io/os-type"
 # The reboot request a VMI was started under: KubeVirt copies template annotations to each new VMI,
 # so a VMI whose copy differs from the spec's request is the one a reboot must replace.
 REBOOT_ANNOTATION = "virtstack.io/reboot-requested-at"
+# The ISO the KubeVirt VM was built with: no disk change while VM snapshots exist (status/vmsnapshot.py).
+ATTACHED_ISO_ANNOTATION = "virtstack.io/attached-iso"
 
 
 @dataclass(frozen=True)
@@ -128,17 +130,15 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     labels = {VM_LABEL: name, **MANAGED_BY}
     if spec.group:
         labels[GROUP_LABEL] = spec.group
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {
-            "name": name,
-            "namespace": inputs.namespace,
-            "labels": labels,
-            "ownerReferences": [owner_reference(name, inputs.uid)],
-        },
-        "spec": vm_spec,
+    metadata: dict = {
+        "name": name,
+        "namespace": inputs.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(name, inputs.uid)],
     }
+    if spec.attachedISO:
+        metadata["annotations"] = {ATTACHED_ISO_ANNOTATION: spec.attachedISO}
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": metadata, "spec": vm_spec}
 
 
 def _cpu_and_memory(spec: VirtualMachineSpec, held_size: tuple[int, str] | None) -> dict:

@@ -138,11 +138,14 @@ class VirtualMachineController(Controller):
         name_of_instance = previous.instanceName or instance_name(
             uid, display_name(name, spec), self.settings.appendDisplayNameToInstanceName
         )
-        snapshots = summarize(list(self.indexes.snapshots.get(key) or []), one(self.indexes.kubevirt_vms, key))
-        resolved = await self._resolve(key, uid, spec, name_of_instance)
+        kubevirt_vm = one(self.indexes.kubevirt_vms, key)
+        snapshots = summarize(list(self.indexes.snapshots.get(key) or []), kubevirt_vm)
+        if refusal := disk_change_refusal(spec, kubevirt_vm, snapshots.count):
+            resolved: VMInputs | Blocked = Blocked(SNAPSHOTS_EXIST, refusal)
+        else:
+            resolved = await self._resolve(key, uid, spec, name_of_instance)
         if not isinstance(resolved, Blocked):
-            refusal = disk_change_refusal(spec, one(self.indexes.kubevirt_vms, key), snapshots.count)
-            resolved = Blocked(SNAPSHOTS_EXIST, refusal) if refusal else replace(resolved, halted=snapshots.hold)
+            resolved = replace(resolved, halted=snapshots.hold)
         if isinstance(resolved, Blocked):
             self.capacity.blocked(key)
             status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)

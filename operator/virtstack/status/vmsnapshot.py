@@ -25,6 +25,7 @@ from ..api.conditions import Condition, ConditionStatus, merge_conditions
 from ..api.durations import parse_duration
 from ..api.virtualmachine import VirtualMachineSpec
 from ..api.vmsnapshot import SnapshotPhase, VMSnapshotSpec, VMSnapshotStatus
+from ..builders.kubevirt_vm import ATTACHED_ISO_ANNOTATION
 from ..builders.snapshot import RESOURCES_ANNOTATION, resources_stamp, restore_name
 
 READY = "Ready"
@@ -531,16 +532,16 @@ def summarize(snapshots: list[dict], kubevirt_vm: dict | None) -> VMSnapshots:
 
 def disk_change_refusal(spec: VirtualMachineSpec, kubevirt_vm: dict | None, count: int) -> str | None:
     """CloudStack attaches or removes no disk while VM snapshots exist (a revert could not put the old
-    disks back): an ISO attach or detach (spec.attachedISO) waits, and says why."""
+    disks back): an ISO attach or detach (spec.attachedISO against what the KubeVirt VM was built
+    with) is not carried out, and the VM says why."""
     if not count or kubevirt_vm is None:
         return None
-    disks = kubevirt_vm["spec"]["template"]["spec"]["domain"]["devices"].get("disks") or []
-    attached = any("cdrom" in disk for disk in disks)
-    if (spec.attachedISO is not None) == attached:
+    built_with = (kubevirt_vm["metadata"].get("annotations") or {}).get(ATTACHED_ISO_ANNOTATION)
+    if spec.attachedISO == built_with:
         return None
-    change = "attach" if spec.attachedISO is not None else "detach"
-    undo = "remove spec.attachedISO" if spec.attachedISO is not None else "set spec.attachedISO back"
+    change = f"attach ISO {spec.attachedISO}" if spec.attachedISO else f"detach ISO {built_with}"
+    undo = f"set spec.attachedISO back to {built_with}" if built_with else "remove spec.attachedISO"
     return (
-        f"spec.attachedISO: cannot {change} an ISO while the VM has {count} VMSnapshot(s) (CloudStack attaches "
-        f"or removes no disk while VM snapshots exist): delete the snapshots, or {undo}"
+        f"spec.attachedISO: cannot {change} while the VM has {count} VMSnapshot(s) (CloudStack attaches or "
+        f"removes no disk while VM snapshots exist): delete the snapshots, or {undo}"
     )
