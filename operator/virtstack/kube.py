@@ -90,12 +90,12 @@ class Kube:
             _content_type=APPLY_PATCH,
         )
 
-    async def create_custom(self, obj: dict, plural: str) -> None:
-        """POST a namespaced custom object whose spec never changes (a KubeVirt snapshot or restore);
-        one that already exists (an earlier run made it) is left as it is."""
+    async def create_custom(self, obj: dict, plural: str) -> dict | None:
+        """POST a namespaced custom object whose spec never changes (a KubeVirt snapshot, restore or
+        migration); one that already exists (an earlier run made it) is left as it is: None."""
         group, version = _split(obj["apiVersion"])
         try:
-            await self.custom.create_namespaced_custom_object(
+            return await self.custom.create_namespaced_custom_object(
                 group,
                 version,
                 obj["metadata"]["namespace"],
@@ -107,6 +107,7 @@ class Kube:
         except ApiException as error:
             if error.status != 409:
                 raise
+            return None
 
     async def apply_core(self, obj: dict) -> dict:
         """Server-side apply of a core/v1 object we own (Secret, Service)."""
@@ -147,6 +148,10 @@ class Kube:
             except ApiException as error:
                 if error.status != 404:
                     raise
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
+        pods = await self.core.list_namespaced_pod(namespace, label_selector=label_selector)
+        return [self.api.sanitize_for_serialization(pod) for pod in pods.items]
 
     async def post_event(self, regarding: dict, kind: str, reason: str, note: str) -> None:
         """An events.k8s.io Event about one of our objects; best effort, like every controller's events."""
@@ -192,11 +197,14 @@ class Kube:
             raise
         return self.api.sanitize_for_serialization(secret)
 
-    async def delete_custom(self, api_version: str, plural: str, namespace: str, name: str) -> bool:
-        """False when it was already gone."""
+    async def delete_custom(
+        self, api_version: str, plural: str, namespace: str, name: str, propagation: str | None = None
+    ) -> bool:
+        """False when it was already gone. `propagation="Foreground"` keeps it until its dependents are gone."""
         group, version = _split(api_version)
+        options = {"propagation_policy": propagation} if propagation else {}
         try:
-            await self.custom.delete_namespaced_custom_object(group, version, namespace, plural, name)
+            await self.custom.delete_namespaced_custom_object(group, version, namespace, plural, name, **options)
         except ApiException as error:
             if error.status != 404:
                 raise

@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -321,6 +322,12 @@ def vm_lifecycle(cluster: Cluster, namespace: str) -> None:
     cluster.apply(vsvm("lifecycle", "Running", **extras), namespace=namespace)
     wait_for(in_state("Running"), 60, "vsvm lifecycle Running and Ready")
     wait_for(lambda: cluster.get("service", "lifecycle", namespace), 30, "the exposed VM's Service")
+    requested = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for request in ({"migration": {"requestedAt": requested}}, {"reinstallRequestedAt": requested}):
+        cluster.apply(vsvm("lifecycle", "Running", **extras, **request), namespace=namespace)
+        done = "lastMigratedAt" if "migration" in request else "lastReinstalledAt"
+        wait_for(lambda done=done: status_of(cluster, namespace).get(done) == requested, 60, f"{done} {requested}")
+        wait_for(in_state("Running"), 60, "vsvm lifecycle Running and Ready again")
     cluster.apply(vsvm("lifecycle", "Stopped", **extras), namespace=namespace)
     wait_for(in_state("Stopped"), 60, "vsvm lifecycle Stopped and Ready")
     cluster.kubectl("delete", "vsvm", "lifecycle", "-n", namespace, "--wait=true", "--timeout=60s")
@@ -329,6 +336,10 @@ def vm_lifecycle(cluster: Cluster, namespace: str) -> None:
         60,
         "the KubeVirt VM garbage-collected with its owner",
     )
+
+
+def status_of(cluster: Cluster, namespace: str) -> dict:
+    return (cluster.get("vsvm", "lifecycle", namespace) or {}).get("status") or {}
 
 
 def writes_by(cluster: Cluster, username: str) -> set[tuple[str, str, str, str, int, str]]:
@@ -400,6 +411,7 @@ def assert_allowed_everything(cluster: Cluster, log_path: Path, username: str) -
         assert ("patch", "kubevirt.io", "virtualmachines", "") in succeeded, writes  # server-side apply
         assert ("patch", "virtstack.io", "virtualmachines", "status") in succeeded, writes
         assert ("patch", "virtstack.io", "sshkeypairs", "status") in succeeded, writes
+        assert ("create", "kubevirt.io", "virtualmachineinstancemigrations", "") in succeeded, writes
         assert {("", "secrets"), ("", "services")} <= {(w[1], w[2]) for w in succeeded}, writes
 
 

@@ -10,6 +10,9 @@ Power state and HA map onto KubeVirt's run strategies (kubevirt-behaviour.md §1
 
 With Once the ended VMI stays, so the VM stays Stopped or Down until the user asks for a start
 (state Stopped then Running, or a reboot request), as CloudStack does for non-HA VMs.
+
+While an old root DataVolume is replaced (reinstall, reset on reboot) the run strategy is Halted
+whatever the spec says, and restored once the DataVolume is gone (builders/rootdisk.py).
 """
 
 from __future__ import annotations

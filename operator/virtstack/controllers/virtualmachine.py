@@ -28,9 +28,10 @@ from ..builders.cloudinit import (
     user_data_from_secret,
 )
 from ..builders.cloudinit import secret_name as user_data_secret_name
-from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending
+from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending, root_disk_name
 from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
+from ..builders.rootdisk import plan_root_disk, with_root_disk
 from ..builders.service import build_service, public_address
 from ..kube import Kube, refusal_message, refused_as_invalid
 from ..objects import needs_apply, stamped
@@ -53,11 +54,13 @@ from ..status.virtualmachine import (
 from ..status.vmsnapshot import disk_change_refusal, summarize
 from .base import Controller, Key, one
 from .capacity import CapacityGate
+from .migration import awaits_scheduling, carry_out_migration
 from .settling import ProgressHold
 
 log = logging.getLogger(__name__)
 
 PLURAL = "virtualmachines"
+MIGRATION_POLL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Indexes:
     groups: Any
     gpu_profiles: Any
     keypairs: Any
+    migrations: Any  # the VMs' VirtualMachineInstanceMigrations
+    data_volumes: Any  # DataVolumes KubeVirt made from VMs' templates, by name
     snapshots: Any = None  # VMSnapshots by (namespace, VM name)
 
 
@@ -258,18 +263,38 @@ class VirtualMachineController(Controller):
         }
         wants_to_run = inputs.spec.state is PowerState.RUNNING
         waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes)
+        disk = plan_root_disk(
+            inputs.spec, kubevirt_vm, one(indexes.data_volumes, (namespace, root_disk_name(name))), vmi
+        )
         inputs = replace(
             inputs,
+            spec=inputs.spec.model_copy(update={"source": disk.source}),  # a source edit alone waits for a reinstall
             held_size=held_size(inputs.spec, kubevirt_vm, vmi),
             affinity_groups=groups,
             wait_for_room=waiting is not None,
         )
-        desired_vm = build_kubevirt_vm(inputs)
+        desired_vm = with_root_disk(build_kubevirt_vm(inputs), disk)
         if needs_apply(desired_vm, kubevirt_vm):
             kubevirt_vm = await self.kube.apply(stamped(desired_vm), PLURAL)
-        if reboot_pending(inputs.spec, vmi):
+        if disk.delete_disk:
+            # Foreground: the PVC goes before the DataVolume, so the one KubeVirt recreates gets a new claim.
+            await self.kube.delete_custom(
+                "cdi.kubevirt.io/v1beta1", "datavolumes", namespace, root_disk_name(name), propagation="Foreground"
+            )
+        if reboot_pending(inputs.spec, vmi) or disk.replace_vmi:
             # Stop then start, as CloudStack reboots: the run strategy creates the new VMI.
             await self.kube.delete_custom("kubevirt.io/v1", "virtualmachineinstances", namespace, name)
+        migration = await carry_out_migration(
+            self.kube,
+            list(indexes.migrations.get(key) or []),
+            key,
+            inputs.uid,
+            inputs.spec,
+            vmi,
+            (one(indexes.vms, key) or {}).get("status", {}).get("lastMigratedAt"),
+        )
+        if awaits_scheduling(migration):
+            self.queue.add_after(key, MIGRATION_POLL_SECONDS)
         host = (vmi or {}).get("status", {}).get("nodeName")
         node = one(indexes.nodes, host) if host else None
         addresses = {host: node["address"]} if node and node.get("address") else {}
@@ -286,6 +311,8 @@ class VirtualMachineController(Controller):
             missing_groups=[g for g in inputs.spec.affinityGroups if g not in groups],
             keys_pending=keys_pending(inputs.public_keys, vmi) if inputs.public_keys else False,
             capacity_wait=waiting,
+            migration=migration,
+            root_disk=disk,
         )
 
     async def _handle_host(

@@ -1,3 +1,3 @@
 """Importing this package registers every kopf handler."""
 
-from . import inventory, sshkeypair, virtualmachine, vmsnapshot  # noqa: F401
+from . import inventory, lifecycle, sshkeypair, virtualmachine, vmsnapshot  # noqa: F401

@@ -97,6 +97,8 @@ def indexes_from(kwargs: dict) -> Indexes:
         gpu_profiles=kwargs["gpu_profiles"],
         keypairs=kwargs["keypairs"],
         snapshots=kwargs["vm_snapshots"],
+        migrations=kwargs["vm_migrations"],
+        data_volumes=kwargs["vm_data_volumes"],
     )
 
 

@@ -8,11 +8,7 @@ from __future__ import annotations
 from ..api.virtualmachine import VirtualMachineSpec
 
 # Spec fields not carried out yet.
-_NOT_YET_RECONCILED = (
-    "attachedISO",
-    "reinstallRequestedAt",
-    "migration",
-)
+_NOT_YET_RECONCILED = ("attachedISO",)
 
 
 def unsupported_fields(spec: VirtualMachineSpec) -> list[str]:
@@ -20,6 +16,4 @@ def unsupported_fields(spec: VirtualMachineSpec) -> list[str]:
     fields = [f"spec.{name}" for name in _NOT_YET_RECONCILED if name in spec.model_fields_set and getattr(spec, name)]
     if spec.source.iso is not None:
         fields.append("spec.source.iso")
-    if spec.rootDisk.resetOnReboot:
-        fields.append("spec.rootDisk.resetOnReboot")
     return fields

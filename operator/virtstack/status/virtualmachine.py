@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
 from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
+from ..builders.rootdisk import RootDiskPlan
 from .capacity import CAPACITY_LIMIT, unscheduled_conditions
+from .migration import MigrationObserved, migrated, migrating_condition, migration_running
 from .quota import launcher_refusal
+from .reinstall import reinstall_pending
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
@@ -66,6 +69,8 @@ class Observed:
     keys_pending: bool = False  # the running guest booted with other SSH keys than the VM lists
     vm_name: str = ""
     capacity_wait: str | None = None  # why the (N-1) capacity limit holds the start back
+    migration: MigrationObserved | None = None  # the current migration request, when there is one
+    root_disk: RootDiskPlan | None = None  # what the root disk is made from, and whether it is being replaced
 
 
 def compute_status(
@@ -78,6 +83,8 @@ def compute_status(
     now = now or utc_now()
     kubevirt_vm, vmi = observed.kubevirt_vm, observed.vmi
     state = VMState.DOWN if observed.host_down_for is not None else _state(spec, kubevirt_vm, vmi)
+    if state is VMState.RUNNING and migration_running(observed.migration):
+        state = VMState.MIGRATING  # KubeVirt says Migrating only from the handoff; the VMIM runs from its creation
     in_sync = (
         kubevirt_vm is not None
         and kubevirt_vm["spec"].get("runStrategy") == run_strategy(spec)
@@ -106,9 +113,19 @@ def compute_status(
         conditions.append(_affinity_groups(observed.missing_groups, generation, now))
     if spec.sshKeyPairs:
         conditions.append(_ssh_keys(observed.keys_pending, generation, now))
+    if observed.migration is not None:
+        conditions.append(migrating_condition(observed.migration, generation, now))
+    if observed.root_disk is not None:
+        conditions.append(reinstall_pending(observed.root_disk, generation, now))
     return VirtualMachineStatus(
         state=state,
         lastRebootedAt=spec.rebootRequestedAt if _rebooted(spec, vmi) else previous.lastRebootedAt,
+        lastMigratedAt=spec.migration.requestedAt if migrated(observed.migration) else previous.lastMigratedAt,
+        lastReinstalledAt=(
+            spec.reinstallRequestedAt
+            if observed.root_disk is not None and observed.root_disk.reinstalled
+            else previous.lastReinstalledAt
+        ),
         instanceName=observed.instance_name,
         host=host,
         zone=observed.zone if host else None,
@@ -148,6 +165,9 @@ def blocked_status(
     return VirtualMachineStatus(
         state=previous.state if previous.state not in (None, VMState.CREATING) else VMState.ERROR,
         instanceName=instance_name,
+        lastRebootedAt=previous.lastRebootedAt,
+        lastReinstalledAt=previous.lastReinstalledAt,
+        lastMigratedAt=previous.lastMigratedAt,
         observedGeneration=generation,
         conditions=merge_conditions(previous.conditions, [ready]),
     )

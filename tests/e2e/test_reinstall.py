@@ -1,0 +1,143 @@
+"""Reinstall (CloudStack's restoreVirtualMachine) and reset-on-reboot: a new root disk, the same VM."""
+
+from __future__ import annotations
+
+import pytest
+from virtstack_testbed.testing import Cluster, condition, wait_for
+
+from .test_migration import now
+from .test_vm_lifecycle import running_vmi_uid, status_of, vm_with, wait_state
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def golden(cluster: Cluster, namespace: str, *names: str) -> None:
+    """Template PVCs to clone root disks from."""
+    cluster.apply(
+        *[
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }
+            for name in names
+        ],
+        namespace=namespace,
+    )
+
+
+def from_pvc(name: str) -> dict:
+    return {"template": {"pvc": {"name": name}}}
+
+
+def root_pvc_uid(cluster: Cluster, namespace: str, vm: str) -> str | None:
+    pvc = cluster.get("pvc", f"{vm}-rootdisk", namespace)
+    return pvc["metadata"]["uid"] if pvc and not pvc["metadata"].get("deletionTimestamp") else None
+
+
+def reinstall_pending(cluster: Cluster, namespace: str, vm: str, reason: str) -> dict:
+    return wait_for(
+        lambda: (
+            (c := condition(cluster.get("vsvm", vm, namespace), "ReinstallPending")) and c["reason"] == reason and c
+        ),
+        60,
+        f"{vm}'s ReinstallPending {reason}",
+    )
+
+
+def test_reinstall_keeps_the_vm_and_recreates_its_root_disk_from_the_new_source(
+    cluster: Cluster, namespace: str
+) -> None:
+    golden(cluster, namespace, "fedora-40", "fedora-41")
+    exposed = {"ports": [{"port": 22}]}
+    cluster.apply(vm_with("app", source=from_pvc("fedora-40"), expose=exposed), namespace=namespace)
+    before = wait_state(cluster, namespace, "app", "Running")
+    vm_uid = cluster.get("vsvm", "app", namespace)["metadata"]["uid"]
+    disk = root_pvc_uid(cluster, namespace, "app")
+    service = cluster.get("service", "app", namespace)["metadata"]["uid"]
+    first_vmi = running_vmi_uid(cluster, namespace, "app")
+    assert condition(cluster.get("vsvm", "app", namespace), "ReinstallPending")["status"] == "False"
+
+    # Editing the source alone deletes nothing: the VM keeps its disk and says a reinstall would apply it.
+    cluster.apply(vm_with("app", source=from_pvc("fedora-41"), expose=exposed), namespace=namespace)
+    pending = reinstall_pending(cluster, namespace, "app", "SourceChanged")
+    assert pending["status"] == "True" and "spec.reinstallRequestedAt" in pending["message"]
+    assert root_pvc_uid(cluster, namespace, "app") == disk
+    assert running_vmi_uid(cluster, namespace, "app") == first_vmi
+    kubevirt_vm = cluster.get("virtualmachines.kubevirt.io", "app", namespace)
+    assert kubevirt_vm["spec"]["dataVolumeTemplates"][0]["spec"]["source"]["pvc"]["name"] == "fedora-40"
+    assert status_of(cluster, namespace, "app")["state"] == "Running"
+
+    requested = now()
+    cluster.apply(
+        vm_with("app", source=from_pvc("fedora-41"), expose=exposed, reinstallRequestedAt=requested),
+        namespace=namespace,
+    )
+    wait_for(
+        lambda: status_of(cluster, namespace, "app").get("lastReinstalledAt") == requested, 90, "the reinstall done"
+    )
+    after = wait_state(cluster, namespace, "app", "Running")
+    new_disk = root_pvc_uid(cluster, namespace, "app")
+    assert new_disk and new_disk != disk, "a new root disk"
+    data_volume = cluster.get("datavolumes.cdi.kubevirt.io", "app-rootdisk", namespace)
+    assert data_volume["spec"]["source"]["pvc"]["name"] == "fedora-41"
+    assert running_vmi_uid(cluster, namespace, "app") != first_vmi
+    assert after["instanceName"] == before["instanceName"]
+    assert cluster.get("vsvm", "app", namespace)["metadata"]["uid"] == vm_uid
+    assert cluster.get("service", "app", namespace)["metadata"]["uid"] == service
+    assert condition(cluster.get("vsvm", "app", namespace), "ReinstallPending")["status"] == "False"
+    assert root_pvc_uid(cluster, namespace, "app") == new_disk, "reinstalled once"
+
+
+def test_reinstall_of_a_stopped_vm_keeps_it_stopped(cluster: Cluster, namespace: str) -> None:
+    golden(cluster, namespace, "base")
+    cluster.apply(vm_with("idle", state="Stopped", source=from_pvc("base")), namespace=namespace)
+    wait_state(cluster, namespace, "idle", "Stopped")
+    disk = wait_for(lambda: root_pvc_uid(cluster, namespace, "idle"), 60, "idle's root disk")
+    requested = now()
+    cluster.apply(
+        vm_with("idle", state="Stopped", source=from_pvc("base"), reinstallRequestedAt=requested), namespace=namespace
+    )
+    wait_for(lambda: status_of(cluster, namespace, "idle").get("lastReinstalledAt") == requested, 60, "reinstalled")
+    assert root_pvc_uid(cluster, namespace, "idle") not in (None, disk)
+    assert status_of(cluster, namespace, "idle")["state"] == "Stopped"
+    assert cluster.get("virtualmachineinstances.kubevirt.io", "idle", namespace) is None
+
+
+def test_reinstall_of_a_container_disk_vm_replaces_its_vmi(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(vm_with("ephemeral"), namespace=namespace)
+    wait_state(cluster, namespace, "ephemeral", "Running")
+    first = running_vmi_uid(cluster, namespace, "ephemeral")
+    requested = now()
+    image = {"template": {"image": "quay.io/containerdisks/fedora:42"}}
+    cluster.apply(vm_with("ephemeral", source=image, reinstallRequestedAt=requested), namespace=namespace)
+    wait_for(
+        lambda: status_of(cluster, namespace, "ephemeral").get("lastReinstalledAt") == requested, 60, "reinstalled"
+    )
+    vmi = cluster.get("virtualmachineinstances.kubevirt.io", "ephemeral", namespace)
+    assert vmi["metadata"]["uid"] != first
+    assert vmi["spec"]["volumes"][0]["containerDisk"]["image"] == "quay.io/containerdisks/fedora:42"
+
+
+def test_reset_on_reboot_gives_a_fresh_root_disk_at_each_reboot_only(cluster: Cluster, namespace: str) -> None:
+    golden(cluster, namespace, "kiosk")
+    reset = {"resetOnReboot": True}
+    cluster.apply(vm_with("kiosk", source=from_pvc("kiosk"), rootDisk=reset), namespace=namespace)
+    cluster.apply(vm_with("keeper", source=from_pvc("kiosk")), namespace=namespace)
+    wait_state(cluster, namespace, "kiosk", "Running")
+    wait_state(cluster, namespace, "keeper", "Running")
+    disks = {vm: root_pvc_uid(cluster, namespace, vm) for vm in ("kiosk", "keeper")}
+
+    requested = now()
+    cluster.apply(
+        vm_with("kiosk", source=from_pvc("kiosk"), rootDisk=reset, rebootRequestedAt=requested), namespace=namespace
+    )
+    cluster.apply(vm_with("keeper", source=from_pvc("kiosk"), rebootRequestedAt=requested), namespace=namespace)
+    for vm in ("kiosk", "keeper"):
+        wait_for(
+            lambda vm=vm: status_of(cluster, namespace, vm).get("lastRebootedAt") == requested, 90, f"{vm} rebooted"
+        )
+        wait_state(cluster, namespace, vm, "Running")
+    assert root_pvc_uid(cluster, namespace, "kiosk") not in (None, disks["kiosk"]), "a fresh root disk"
+    assert root_pvc_uid(cluster, namespace, "keeper") == disks["keeper"], "an ordinary reboot keeps the disk"
