@@ -38,12 +38,12 @@ def _owning_vm(body: kopf.Body) -> str | None:
 
 
 @kopf.index(*KUBEVIRT, "virtualmachineinstancemigrations", labels=OWNED)
-def vm_migrations(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+async def vm_migrations(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[VM_LABEL]): _summary(body)}
 
 
 @kopf.index(*CDI, "datavolumes", labels=CREATED_BY_VM)
-def vm_data_volumes(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def vm_data_volumes(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): {"metadata": dict(body["metadata"]), "status": dict(body.get("status") or {})}}
 
 
