@@ -11,16 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 from kubernetes_asyncio import client, config, watch
 from virtstack.cli import ADMISSION_POLICIES
 from virtstack_testbed.audit import writes
 from virtstack_testbed.cli import default_topology
+from virtstack_testbed.processes import free_port
 from virtstack_testbed.simulator.bench import percentile
 from virtstack_testbed.stack import start_stack
 from virtstack_testbed.testing import kubevirt_vm
@@ -29,6 +32,9 @@ from virtstack_testbed.topology import load_topology
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "quay.io/containerdisks/cirros:0.6.2"
 RATIO_GOAL = 1.3
+# Four hosts: the (N-1) x maxVMsPerHost capacity rule would hold back all but 150 VMs.
+OPERATOR_SETTINGS = {"maxVMsPerHost": 0}
+WRITES_GOAL = 3
 
 
 def virtstack_vm(name: str) -> dict:
@@ -55,6 +61,18 @@ async def run_wave(
     """Create every body, watching until `done(obj)` holds for all; seconds from each create to done."""
     custom = client.CustomObjectsApi(api)
     version = bodies[0]["apiVersion"].split("/")[1]
+
+    async def create(body: dict) -> None:
+        await custom.create_namespaced_custom_object(group, version, namespace, plural, body, field_validation="Strict")
+
+    return await timed(api, namespace, group, version, plural, {b["metadata"]["name"]: b for b in bodies}, create, done)
+
+
+async def timed(
+    api: client.ApiClient, namespace: str, group: str, version: str, plural: str, bodies: dict, send, done
+) -> tuple[dict[str, float], float]:
+    """`send(body)` for every body (16 at a time), watching until `done(obj)` holds for each; seconds to done."""
+    custom = client.CustomObjectsApi(api)
     sent: dict[str, float] = {}
     finished: dict[str, float] = {}
     started = time.monotonic()
@@ -66,7 +84,7 @@ async def run_wave(
         ):
             obj = event["object"]  # custom objects arrive as plain dicts
             name = obj["metadata"]["name"]
-            if name not in finished and done(obj):
+            if name in sent and name not in finished and done(obj):
                 finished[name] = time.monotonic()
                 if len(finished) == len(bodies):
                     return
@@ -75,16 +93,23 @@ async def run_wave(
     await asyncio.sleep(0.5)
     semaphore = asyncio.Semaphore(16)
 
-    async def create(body: dict) -> None:
+    async def one(name: str, body: dict) -> None:
         async with semaphore:
-            sent[body["metadata"]["name"]] = time.monotonic()
-            await custom.create_namespaced_custom_object(
-                group, version, namespace, plural, body, field_validation="Strict"
-            )
+            sent[name] = time.monotonic()
+            await send(body)
 
-    await asyncio.gather(*(create(body) for body in bodies))
+    await asyncio.gather(*(one(name, body) for name, body in bodies.items()))
     await asyncio.wait_for(watching, timeout=1800)
     return {name: finished[name] - sent[name] for name in finished}, time.monotonic() - started
+
+
+def stopped_as_asked(obj: dict) -> bool:
+    status = obj.get("status", {})
+    return (
+        status.get("state") == "Stopped"
+        and status.get("observedGeneration") == obj["metadata"]["generation"]
+        and ready(obj)
+    )
 
 
 def ready(obj: dict) -> bool:
@@ -96,6 +121,36 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cost(plane, count: int, since: int) -> str:
+    """The operator's writes per VM since the `since`-th, by kind; object writes (without Events) first."""
+    done = [w for w in writes(plane, "virtstack/") if w.namespace == "bench-operator"][since:]
+    kinds = Counter(f"{w.verb} {w.resource}{'/' + w.subresource if w.subresource else ''}" for w in done)
+    objects = sum(n for kind, n in kinds.items() if kind != "create events")
+    detail = ", ".join(f"{k}: {v / count:.2f}" for k, v in sorted(kinds.items()))
+    return f"{objects / count:.2f} without Events, {len(done) / count:.2f} with  ({detail})"
+
+
+async def reconciles(port: int) -> float:
+    """VM reconciles the operator has finished, from its metrics (0 until it serves them)."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+    except aiohttp.ClientError:
+        return 0
+    prefix = 'virtstack_reconcile_duration_seconds_count{kind="virtualmachine"}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def operator_writes(plane) -> int:
+    return sum(1 for w in writes(plane, "virtstack/") if w.namespace == "bench-operator")
 
 
 async def bench(count: int, plane) -> None:
@@ -115,10 +170,12 @@ async def bench(count: int, plane) -> None:
         )
         print(f"floor (KubeVirt VMs, simulator only)   to Running: {percentiles(list(floor.values()))}")
         print(f"floor total                            {floor_total:7.1f} s")
-        operator = plane.start(
-            "virtstack-operator", [sys.executable, "-m", "virtstack", "run"], env={"KUBECONFIG": plane.kubeconfig}
-        )
+        settings = Path(plane.run_dir) / "operator.yaml"
+        settings.write_text(json.dumps(OPERATOR_SETTINGS | {"metrics": {"enabled": True, "port": free_port()}}))
+        operator_env = {"KUBECONFIG": plane.kubeconfig, "VIRTSTACK_CONFIG": str(settings)}
+        operator = plane.start("virtstack-operator", [sys.executable, "-m", "virtstack", "run"], env=operator_env)
         await asyncio.sleep(5)
+        idle_rss, cpu_before = rss_mib(operator.pid), cpu_seconds(operator.pid)
         product, total = await run_wave(
             api,
             "bench-operator",
@@ -132,16 +189,47 @@ async def bench(count: int, plane) -> None:
             f"operator total                         {total:7.1f} s   ratio to the floor "
             f"{total / floor_total:4.2f} (goal <= {RATIO_GOAL})"
         )
-        by_operator = [w for w in writes(plane, "virtstack/") if w.namespace == "bench-operator"]
-        kinds = Counter(f"{w.verb} {w.resource}{'/' + w.subresource if w.subresource else ''}" for w in by_operator)
-        print(
-            f"operator writes per VM, create to Ready: {len(by_operator) / count:.2f}  "
-            f"({', '.join(f'{k}: {v / count:.2f}' for k, v in sorted(kinds.items()))})"
-        )
+        wave_cpu = cpu_seconds(operator.pid) - cpu_before
+        print(f"operator CPU during the wave             {wave_cpu:7.1f} s ({wave_cpu / total:.0%} of one core)")
+        print(f"operator writes per VM, create to Ready: {cost(plane, count, 0)}  (goal <= {WRITES_GOAL})")
         before = len(writes(plane, "virtstack/"))
         await asyncio.sleep(15)
         print(f"operator writes in 15 s of quiet:        {len(writes(plane, 'virtstack/')) - before}  (goal 0)")
-        print(f"operator RSS with {count} VMs:            {rss_mib(operator.pid):.0f} MiB")
+        print(f"operator RSS idle / with {count} VMs:       {idle_rss:.0f} / {rss_mib(operator.pid):.0f} MiB")
+        before = operator_writes(plane)
+        custom = client.CustomObjectsApi(api)
+
+        async def stop(name: str) -> None:
+            patch = {"spec": {"state": "Stopped"}}
+            await custom.patch_namespaced_custom_object(
+                "virtstack.io",
+                "v1alpha1",
+                "bench-operator",
+                "virtualmachines",
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+
+        names = {f"v-{i}": f"v-{i}" for i in range(count)}
+        stopped, stop_total = await timed(
+            api, "bench-operator", "virtstack.io", "v1alpha1", "virtualmachines", names, stop, stopped_as_asked
+        )
+        print(
+            f"a stop of every VM, to Ready as Stopped: {percentiles(list(stopped.values()))}  total {stop_total:.1f} s"
+        )
+        print(f"operator writes per VM for the stop:     {cost(plane, count, before)}")
+        await asyncio.sleep(10)  # the last status writes land before the restart
+        plane.stop_process("virtstack-operator")
+        before = operator_writes(plane)
+        started = time.monotonic()
+        operator = plane.start("virtstack-operator", plane.commands["virtstack-operator"], env=operator_env)
+        port = json.loads(settings.read_text())["metrics"]["port"]
+        while await reconciles(port) < count:
+            await asyncio.sleep(0.2)
+        print(f"restart: every VM reconciled after      {time.monotonic() - started:7.1f} s (goal < 60 s at 10,000)")
+        await asyncio.sleep(10)
+        print(f"restart: writes with nothing changed     {operator_writes(plane) - before}  (goal 0)")
 
 
 def main() -> None:

@@ -26,27 +26,21 @@ class Pki:
     service_account_pub: Path
 
 
+PKI_FILES = ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub")
+
+
+def pki_at(directory: Path) -> Pki:
+    """Where create_pki writes (or wrote) each file of a run."""
+    return Pki(*(directory / name for name in PKI_FILES))
+
+
 def create_pki(directory: Path) -> Pki:
     """A CA, an API-server serving cert, a system:masters client cert and a service-account key pair."""
     openssl = shutil.which("openssl")
     if openssl is None:
         raise TestbedError("openssl is not installed", "apt-get install openssl")
     directory.mkdir(parents=True, exist_ok=True)
-    pki = Pki(
-        *(
-            directory / name
-            for name in (
-                "ca.crt",
-                "ca.key",
-                "apiserver.crt",
-                "apiserver.key",
-                "admin.crt",
-                "admin.key",
-                "sa.key",
-                "sa.pub",
-            )
-        )
-    )
+    pki = pki_at(directory)
 
     def run(*args: str) -> None:
         result = subprocess.run([openssl, *args], cwd=directory, capture_output=True, text=True, check=False)

@@ -20,7 +20,7 @@ import yaml
 
 from .binaries import Binaries, ensure_binaries
 from .errors import TestbedError
-from .pki import SERVICE_CIDR, Pki, create_pki
+from .pki import SERVICE_CIDR, Pki, create_pki, pki_at
 from .processes import ProcessRecord, ensure_port_free, free_port, start_process, wait_until
 from .topology import Topology, node_ip, node_manifest, pod_cidr
 
@@ -42,6 +42,7 @@ class Plane:
     topology: list[dict]
     etcd_url: str = ""
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)  # how each process was started: restartable
 
     # --- persistence -------------------------------------------------------------------------
     @property
@@ -66,8 +67,21 @@ class Plane:
         """Start and record a process; recorded at once so a failure later still stops it."""
         record = start_process(name, args, Path(self.run_dir) / "logs", env)
         self.processes[name] = record
+        self.commands[name] = args
         self.save()
         return record
+
+    def restart_control_plane(self, name: str, down_seconds: float = 0.0) -> None:
+        """Stop etcd or kube-apiserver (SIGTERM), leave it down a while, start it as before, wait until it serves.
+
+        Same command, ports and data: clients see the outage of a real restart and must reconnect.
+        """
+        health = {"etcd": f"{self.etcd_url}/health", "kube-apiserver": f"{self.server}/readyz"}[name]
+        self.stop_process(name)
+        time.sleep(down_seconds)
+        record = self.start(name, self.commands[name])
+        context = _client_ssl_context(pki_at(Path(self.run_dir) / "pki")) if name == "kube-apiserver" else None
+        wait_until(lambda: _http_ok(health, context), 90, f"waiting for {name} after its restart", record)
 
     def stop_process(self, name: str) -> None:
         record = self.processes.pop(name, None)

@@ -49,16 +49,25 @@ def virtstack_crds(cluster: Cluster) -> None:
 class Operator:
     """The operator as a real process with its own event loop, as it runs in production; killable."""
 
-    def __init__(self, cluster: Cluster, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        overrides: dict | None = None,
+    ) -> None:
         self.cluster = cluster
-        self.env = env or {}  # e.g. leader election: VIRTSTACK_LEADER_ELECTION_LEASE, POD_NAME, POD_NAMESPACE
+        # e.g. leader election: VIRTSTACK_LEADER_ELECTION_LEASE, POD_NAME, POD_NAMESPACE; KUBECONFIG of a proxy
+        self.env = env or {}
         self.args = args
         work = Path(tempfile.mkdtemp(prefix="virtstack-operator-"))
         self.log_path = work / "operator.log"  # tests read it, e.g. to prove a secret never reached it
         self.config = work / "config.yaml"
         self.metrics_port = free_port()  # every operator on this machine serves its own
         self.config.write_text(
-            yaml.safe_dump({**OPERATOR_SETTINGS, "metrics": {"enabled": True, "port": self.metrics_port}})
+            yaml.safe_dump(
+                {**OPERATOR_SETTINGS, "metrics": {"enabled": True, "port": self.metrics_port}, **(overrides or {})}
+            )
         )
         self.process: subprocess.Popen | None = None
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -69,7 +70,7 @@ class Informer:
                     log.warning("watch %s failed: %s %s", self.resource.plural, error.status, error.reason)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10)
-            except (TimeoutError, OSError, ValueError) as error:
+            except (TimeoutError, OSError, ValueError, aiohttp.ClientError) as error:  # e.g. an API server restart
                 log.warning("watch %s broke: %r; relisting", self.resource.plural, error)
                 await asyncio.sleep(backoff + random.random())
                 backoff = min(backoff * 2, 10)
@@ -127,6 +128,8 @@ class Informer:
         while True:
             response = await self._request(params)
             async with response:
+                if response.status != 200:  # e.g. 429 while a restarted API server fills its caches
+                    raise ApiException(status=response.status, reason=(await response.text())[:300])
                 body = await response.json()
             items.extend(body.get("items", []))
             token = body["metadata"].get("continue")

@@ -1,0 +1,84 @@
+"""The operator against a misbehaving API: throttling, conflicts and silent watches, through a fault proxy.
+
+The session's operator is paused meanwhile, so the one behind the proxy does all the work.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from virtstack_testbed.faultproxy import FaultProxy
+from virtstack_testbed.testing import Cluster, condition, wait_for
+
+from .conftest import Operator
+from .test_walking_skeleton import vsvm
+
+pytestmark = pytest.mark.simulator
+INACTIVITY_SECONDS = 8
+
+
+@pytest.fixture
+def proxied(cluster: Cluster, operator: Operator):
+    operator.stop()
+    proxy = FaultProxy(cluster.plane).start()
+    behind = Operator(
+        cluster,
+        env={"KUBECONFIG": proxy.kubeconfig},
+        overrides={"watchInactivityTimeout": f"{INACTIVITY_SECONDS}s"},
+    )
+    try:
+        behind.start()
+        yield proxy, behind
+    finally:
+        proxy.mute(False)
+        if behind.process is not None:
+            behind.stop()
+        proxy.stop()
+        operator.start()
+
+
+def ready(cluster: Cluster, namespace: str, name: str) -> dict | None:
+    return (c := condition(cluster.get("vsvm", name, namespace), "Ready")) and c["status"] == "True" and c
+
+
+def test_throttling_and_conflicts_are_retried_with_backoff_never_reported_as_failures(
+    cluster: Cluster, namespace: str, proxied
+) -> None:
+    proxy, behind = proxied
+    proxy.faults.throttle_share = 1.0  # every write refused: the retries must slow down
+    cluster.apply(vsvm("throttled"), namespace=namespace)
+    time.sleep(8)
+    attempts = sum(n for path, n in proxy.faults.writes.items() if path.endswith("/virtualmachines/throttled"))
+    assert 3 <= attempts <= 12, f"{attempts} tries in 8 s: retried, with a growing delay (not a tight loop)"
+    status = (cluster.get("vsvm", "throttled", namespace) or {}).get("status") or {}
+    assert status.get("state") != "Error", "throttling is not a failure of the VM"
+
+    proxy.faults.throttle_share, proxy.faults.conflict_share = 0.25, 0.25
+    names = [f"busy-{i}" for i in range(8)]
+    for name in names:
+        cluster.apply(vsvm(name), namespace=namespace)
+    for name in ["throttled", *names]:
+        wait_for(lambda n=name: ready(cluster, namespace, n), 120, f"{name} Ready despite 429s and 409s")
+    assert proxy.faults.injected[429] > 0 and proxy.faults.injected[409] > 0
+    for vm in cluster.list("vsvm", namespace):
+        for found in vm["status"]["conditions"]:
+            assert found["reason"] != "RefusedByAPIServer", f"{vm['metadata']['name']}: {found}"
+    warnings = [e for e in cluster.list("events.events.k8s.io", namespace) if e["type"] == "Warning"]
+    assert not warnings, f"no Warning Event for a transient API error: {warnings}"
+    assert "429" in behind.log_path.read_text(), "a throttled write is logged as a retry"
+
+
+def test_a_silent_watch_is_noticed_and_reopened(cluster: Cluster, namespace: str, proxied) -> None:
+    proxy, _ = proxied
+    cluster.apply(vsvm("before"), namespace=namespace)
+    wait_for(lambda: ready(cluster, namespace, "before"), 60, "before Ready")
+    watches = proxy.faults.watches
+    proxy.mute(True)  # every open watch goes silent; the sockets stay open
+    cluster.apply(vsvm("during"), namespace=namespace)
+    wait_for(
+        lambda: ready(cluster, namespace, "during"),
+        INACTIVITY_SECONDS + 50,
+        "a VM created while the watches were silent becomes Ready",
+    )
+    assert proxy.faults.watches > watches, "the watches were opened again"
