@@ -375,14 +375,14 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def operator_process(kubeconfig: Path, config: Path, namespace: str | None, log_path: Path):
-    """The operator as the chart's pod runs it: its ServiceAccount's token, its config file, its namespaces."""
+def operator_process(kubeconfig: Path, config: Path, namespace: str | None, log_path: Path, env: dict[str, str]):
+    """The operator as the chart's pod runs it: its ServiceAccount's token, config file, namespaces and env."""
     port = free_port()
     scope = [f"--namespace={namespace}"] if namespace else []
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "virtstack", "run", *scope, f"--liveness=http://127.0.0.1:{port}/healthz"],
-            env={**os.environ, "KUBECONFIG": str(kubeconfig), "VIRTSTACK_CONFIG": str(config)},
+            env={**os.environ, **env, "KUBECONFIG": str(kubeconfig), "VIRTSTACK_CONFIG": str(config)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
@@ -447,7 +447,11 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     chart_config["metrics"]["port"] = free_port()  # the pod's own port; here, one free on this machine
     config.write_text(yaml.safe_dump(chart_config))
     log_path = tmp_path / "operator.log"
-    with operator_process(kubeconfig, config, watch, log_path) as (operator, port):
+    container = deployment(cluster, fullname, namespace)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # POD_* come from the downward API:
+    env.update(POD_NAME=f"{fullname}-0", POD_NAMESPACE=namespace)  # what it would give this pod
+    del env["VIRTSTACK_CONFIG"]
+    with operator_process(kubeconfig, config, watch, log_path, env) as (operator, port):
         try:
             returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
             assert run.returncode == 0, run.stderr
@@ -463,6 +467,8 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
 
             vm_lifecycle(cluster, vms)
             assert_allowed_everything(cluster, log_path, account)
+            lease = cluster.get("lease", f"{fullname}-leader", namespace)
+            assert lease and lease["spec"]["holderIdentity"] == f"{fullname}-0", "it leads through the chart's Role"
 
             stop(operator)
             returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
