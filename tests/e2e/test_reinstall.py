@@ -6,6 +6,7 @@ import pytest
 from virtstack_testbed.testing import Cluster, condition, wait_for
 
 from .test_migration import now
+from .test_snapshots import snapshot, wait_snapshot
 from .test_vm_lifecycle import running_vmi_uid, status_of, vm_with, wait_state
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -141,3 +142,73 @@ def test_reset_on_reboot_gives_a_fresh_root_disk_at_each_reboot_only(cluster: Cl
         wait_state(cluster, namespace, vm, "Running")
     assert root_pvc_uid(cluster, namespace, "kiosk") not in (None, disks["kiosk"]), "a fresh root disk"
     assert root_pvc_uid(cluster, namespace, "keeper") == disks["keeper"], "an ordinary reboot keeps the disk"
+
+
+def test_a_change_of_kind_is_refused_and_the_disk_kept(cluster: Cluster, namespace: str) -> None:
+    golden(cluster, namespace, "base")
+    cluster.apply(vm_with("kind", source=from_pvc("base")), namespace=namespace)
+    wait_state(cluster, namespace, "kind", "Running")
+    disk = root_pvc_uid(cluster, namespace, "kind")
+    vmi = running_vmi_uid(cluster, namespace, "kind")
+    iso = {"iso": {"name": "installer"}}
+    cluster.apply(
+        vm_with("kind", source=iso, rootDisk={"size": "20Gi"}, reinstallRequestedAt=now()), namespace=namespace
+    )
+    refused = reinstall_pending(cluster, namespace, "kind", "KindChangeRefused")
+    assert refused["status"] == "True"
+    assert "from template to ISO" in refused["message"] and "template to template, ISO to ISO" in refused["message"]
+    status = status_of(cluster, namespace, "kind")
+    assert status["state"] == "Running" and "lastReinstalledAt" not in status
+    assert condition(cluster.get("vsvm", "kind", namespace), "Ready")["status"] == "True", "it runs as it was"
+    assert root_pvc_uid(cluster, namespace, "kind") == disk and running_vmi_uid(cluster, namespace, "kind") == vmi
+
+
+def test_operator_killed_in_the_middle_of_reinstalls_finishes_each_once(
+    cluster: Cluster, namespace: str, operator
+) -> None:
+    names = [f"re-{i}" for i in range(3)]
+    golden(cluster, namespace, "base")
+    for name in names:
+        cluster.apply(vm_with(name, source=from_pvc("base")), namespace=namespace)
+    disks = {name: wait_for(lambda n=name: root_pvc_uid(cluster, namespace, n), 60, "a disk") for name in names}
+    for name in names:
+        wait_state(cluster, namespace, name, "Running")
+    requested = now()
+    for name in names:
+        cluster.apply(vm_with(name, source=from_pvc("base"), reinstallRequestedAt=requested), namespace=namespace)
+    wait_for(
+        lambda: cluster.get("virtualmachines.kubevirt.io", names[0], namespace)["spec"]["runStrategy"] == "Halted",
+        30,
+        "the first reinstall under way",
+    )
+    operator.kill()
+    operator.start()
+    for name in names:
+        wait_for(
+            lambda n=name: status_of(cluster, namespace, n).get("lastReinstalledAt") == requested, 120, f"{name} done"
+        )
+        wait_state(cluster, namespace, name, "Running")
+        assert root_pvc_uid(cluster, namespace, name) not in (None, disks[name])
+    new_disks = {name: root_pvc_uid(cluster, namespace, name) for name in names}
+    assert len(cluster.list("pvc", namespace)) == 1 + len(names), "the template and one root disk per VM"
+    operator.kill()
+    operator.start()
+    wait_for(lambda: all(status_of(cluster, namespace, n).get("state") == "Running" for n in names), 60, "running")
+    assert {name: root_pvc_uid(cluster, namespace, name) for name in names} == new_disks, "reinstalled once"
+
+
+def test_a_reinstall_waits_while_vm_snapshots_exist(cluster: Cluster, namespace: str) -> None:
+    golden(cluster, namespace, "base")
+    cluster.apply(vm_with("kept", source=from_pvc("base")), namespace=namespace)
+    wait_state(cluster, namespace, "kept", "Running")
+    disk = root_pvc_uid(cluster, namespace, "kept")
+    cluster.apply(snapshot("before", "kept"), namespace=namespace)
+    wait_snapshot(cluster, namespace, "before")
+    requested = now()
+    cluster.apply(vm_with("kept", source=from_pvc("base"), reinstallRequestedAt=requested), namespace=namespace)
+    waiting = reinstall_pending(cluster, namespace, "kept", "SnapshotsExist")
+    assert waiting["status"] == "True" and "1 VMSnapshot(s)" in waiting["message"]
+    assert root_pvc_uid(cluster, namespace, "kept") == disk
+    cluster.kubectl("delete", "vssnap", "before", "-n", namespace)
+    wait_for(lambda: status_of(cluster, namespace, "kept").get("lastReinstalledAt") == requested, 90, "reinstalled")
+    assert root_pvc_uid(cluster, namespace, "kept") not in (None, disk)

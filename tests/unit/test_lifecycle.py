@@ -14,6 +14,7 @@ from virtstack.builders.rootdisk import (
     REINSTALL_ANNOTATION,
     REINSTALLING,
     RESET_ANNOTATION,
+    SNAPSHOTS_EXIST,
     SOURCE_ANNOTATION,
     SOURCE_CHANGED,
     UP_TO_DATE,
@@ -250,3 +251,12 @@ def test_reset_on_reboot_names_the_disk_to_replace_only_when_a_reboot_reaches_a_
     # Without resetOnReboot a reboot keeps the disk.
     _, plan = built(spec(rebootRequestedAt=REQUESTED), built(spec())[0], data_volume(), running_vmi())
     assert not plan.halt and plan.reset_uid is None
+
+
+def test_a_reinstall_waits_while_vm_snapshots_exist() -> None:
+    installed, _ = built(spec())
+    request = spec(FEDORA_41, reinstallRequestedAt=REQUESTED)
+    plan = plan_root_disk(request, installed, data_volume(), running_vmi(), snapshot_count=2)
+    assert plan.source == spec().source and not plan.halt and not plan.reinstalled
+    assert plan.pending_reason == SNAPSHOTS_EXIST and "2 VMSnapshot(s)" in plan.pending_message
+    assert plan_root_disk(request, installed, data_volume(), running_vmi()).halt, "without snapshots it proceeds"

@@ -38,6 +38,7 @@ REINSTALL_ANNOTATION = "virtstack.io/reinstall-requested-at"
 UP_TO_DATE = "UpToDate"
 SOURCE_CHANGED = "SourceChanged"
 KIND_CHANGE_REFUSED = "KindChangeRefused"
+SNAPSHOTS_EXIST = "SnapshotsExist"
 REINSTALLING = "Reinstalling"
 
 
@@ -81,19 +82,30 @@ def persistent(source: Source) -> bool:
 
 
 def plan_root_disk(
-    spec: VirtualMachineSpec, kubevirt_vm: dict | None, data_volume: dict | None, vmi: dict | None
+    spec: VirtualMachineSpec,
+    kubevirt_vm: dict | None,
+    data_volume: dict | None,
+    vmi: dict | None,
+    snapshot_count: int = 0,
 ) -> RootDiskPlan:
-    """`data_volume`: the DataVolume named root_disk_name(vm), as observed."""
+    """`data_volume`: the DataVolume named root_disk_name(vm), as observed; `snapshot_count`: the VM's VMSnapshots.
+
+    CloudStack restores no VM that has VM snapshots (a revert would bring the old disk back), so a
+    reinstall request waits while any exist, and says so.
+    """
     wanted = reinstall_request(spec)
     record = recorded(kubevirt_vm)
-    refused = False
+    refused = None
     if record is None:
         source, request = spec.source, wanted  # a new VM: its first disk answers the request already
-    elif record[1] != wanted and source_kind(spec.source) == source_kind(record[0]):
+    elif record[1] != wanted and source_kind(spec.source) == source_kind(record[0]) and not snapshot_count:
         source, request = spec.source, wanted  # a new reinstall request
     else:
         source, request = record
-        refused = source_kind(spec.source) != source_kind(source)
+        if source_kind(spec.source) != source_kind(source):
+            refused = KIND_CHANGE_REFUSED
+        elif record[1] != wanted:
+            refused = SNAPSHOTS_EXIST
     live_vmi = vmi is not None and not vmi["metadata"].get("deletionTimestamp")
     reset_uid = _reset_uid(spec, kubevirt_vm, data_volume, vmi, source)
     doomed = data_volume is not None and (
@@ -103,7 +115,7 @@ def plan_root_disk(
     )
     replace_vmi = live_vmi and _annotation(vmi, REINSTALL_ANNOTATION) != request
     reinstalling = wanted != "" and request == wanted and (doomed or replace_vmi or _awaits_disk(source, data_volume))
-    reason, message = _pending(spec, source, record, refused, reinstalling)
+    reason, message = _pending(spec, source, record, refused, reinstalling, snapshot_count)
     return RootDiskPlan(
         source=source,
         request=request,
@@ -141,9 +153,20 @@ def _annotation(obj: dict, key: str) -> str:
 
 
 def _pending(
-    spec: VirtualMachineSpec, source: Source, record: tuple[Source, str] | None, refused: bool, reinstalling: bool
+    spec: VirtualMachineSpec,
+    source: Source,
+    record: tuple[Source, str] | None,
+    refused: str | None,
+    reinstalling: bool,
+    snapshot_count: int,
 ) -> tuple[str, str]:
-    if refused:
+    if refused == SNAPSHOTS_EXIST:
+        return SNAPSHOTS_EXIST, (
+            f"spec.reinstallRequestedAt waits: the VM has {snapshot_count} VMSnapshot(s), and a reinstall is "
+            "not carried out while snapshots exist (as in CloudStack: reverting one would bring the old disk "
+            "back); delete them, and the reinstall proceeds"
+        )
+    if refused == KIND_CHANGE_REFUSED:
         return KIND_CHANGE_REFUSED, (
             f"spec.source changes the root disk's kind from {source_kind(source)} to {source_kind(spec.source)}: "
             "a reinstall keeps the kind (template to template, ISO to ISO), so the VM keeps its disk from "

@@ -31,7 +31,7 @@ from ..builders.cloudinit import secret_name as user_data_secret_name
 from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending, root_disk_name
 from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
-from ..builders.rootdisk import plan_root_disk, with_root_disk
+from ..builders.rootdisk import RootDiskPlan, plan_root_disk, with_root_disk
 from ..builders.service import build_service, public_address
 from ..kube import Kube, refusal_message, refused_as_invalid
 from ..objects import needs_apply, stamped
@@ -145,10 +145,13 @@ class VirtualMachineController(Controller):
         )
         kubevirt_vm = one(self.indexes.kubevirt_vms, key)
         snapshots = summarize(list(self.indexes.snapshots.get(key) or []), kubevirt_vm)
+        data_volume = one(self.indexes.data_volumes, (namespace, root_disk_name(name)))
+        disk = plan_root_disk(spec, kubevirt_vm, data_volume, one(self.indexes.vmis, key), snapshots.count)
         if refusal := disk_change_refusal(spec, kubevirt_vm, snapshots.count):
             resolved: VMInputs | Blocked = Blocked(SNAPSHOTS_EXIST, refusal)
         else:
-            resolved = await self._resolve(key, uid, spec, name_of_instance)
+            # Built from the source the root disk comes from: a source edit alone waits for a reinstall.
+            resolved = await self._resolve(key, uid, spec.model_copy(update={"source": disk.source}), name_of_instance)
         if not isinstance(resolved, Blocked):
             resolved = replace(resolved, halted=snapshots.hold)
         if isinstance(resolved, Blocked):
@@ -156,7 +159,7 @@ class VirtualMachineController(Controller):
             status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)
         else:
             try:
-                status = compute_status(generation, spec, await self._apply_children(key, resolved), previous)
+                status = compute_status(generation, spec, await self._apply_children(key, resolved, disk), previous)
             except ApiException as error:
                 if not refused_as_invalid(error):
                     raise  # conflicts, throttling, outages: the work queue retries with backoff
@@ -235,7 +238,7 @@ class VirtualMachineController(Controller):
         secret = await self.kube.read_secret(namespace, reference.name)
         return user_data_from_secret(secret, reference.name, reference.key)
 
-    async def _apply_children(self, key: Key, inputs: VMInputs) -> Observed:
+    async def _apply_children(self, key: Key, inputs: VMInputs, disk: RootDiskPlan) -> Observed:
         """Make what the VM owns match the spec, writing only what differs; return what is observed."""
         indexes = self.indexes
         namespace, name = key
@@ -263,12 +266,8 @@ class VirtualMachineController(Controller):
         }
         wants_to_run = inputs.spec.state is PowerState.RUNNING
         waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes)
-        disk = plan_root_disk(
-            inputs.spec, kubevirt_vm, one(indexes.data_volumes, (namespace, root_disk_name(name))), vmi
-        )
         inputs = replace(
             inputs,
-            spec=inputs.spec.model_copy(update={"source": disk.source}),  # a source edit alone waits for a reinstall
             held_size=held_size(inputs.spec, kubevirt_vm, vmi),
             affinity_groups=groups,
             wait_for_room=waiting is not None,
