@@ -152,3 +152,22 @@ def test_migration_to_a_host_without_room_stays_migrating_and_says_why(cluster: 
     # Room frees up: the migration goes through.
     cluster.kubectl("delete", "vsvm", "blocker", "-n", namespace)
     assert wait_state(cluster, namespace, "stuck", "Running", timeout=90)["host"] == "host-b"
+
+
+def test_a_pinned_vm_migrates_only_to_its_new_pin(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(vm_with("pinned", placement={"host": "host-a"}), namespace=namespace)
+    assert wait_state(cluster, namespace, "pinned", "Running")["host"] == "host-a"
+    cluster.apply(
+        vm_with("pinned", placement={"host": "host-a"}, migration={"requestedAt": now()}), namespace=namespace
+    )
+    refused = migrating(cluster, namespace, "pinned", reason="PinnedToHost")
+    assert refused["status"] == "False" and "spec.placement.host" in refused["message"]
+    assert not migrations(cluster, namespace, "pinned")
+
+    requested = now()
+    cluster.apply(
+        vm_with("pinned", placement={"host": "host-b"}, migration={"requestedAt": requested, "host": "host-b"}),
+        namespace=namespace,
+    )
+    wait_for(lambda: status_of(cluster, namespace, "pinned").get("lastMigratedAt") == requested, 60, "migrated")
+    assert wait_state(cluster, namespace, "pinned", "Running")["host"] == "host-b"

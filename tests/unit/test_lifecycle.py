@@ -82,6 +82,17 @@ def test_one_request_is_one_deterministically_named_owned_vmim() -> None:
             "DisksNotLiveMigratable",
         ),
         (spec(migration={"requestedAt": REQUESTED, "host": "host-a"}), running_vmi("host-a"), "AlreadyOnHost"),
+        (spec(placement={"host": "host-a"}, migration={"requestedAt": REQUESTED}), running_vmi(), "PinnedToHost"),
+        (
+            spec(placement={"host": "host-b"}, migration={"requestedAt": REQUESTED, "host": "host-c"}),
+            running_vmi(),
+            "PinnedToHost",
+        ),
+        (
+            spec(placement={"host": "host-b"}, migration={"requestedAt": REQUESTED, "host": "host-b"}),
+            running_vmi(),
+            None,
+        ),
     ],
 )
 def test_migration_is_refused_with_kubevirts_reason(vm_spec: VirtualMachineSpec, vmi: dict | None, reason) -> None:

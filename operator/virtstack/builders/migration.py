@@ -101,6 +101,14 @@ def refusal(spec: VirtualMachineSpec, vmi: dict | None) -> Refusal | None:
             ),
         )
     host = spec.migration.host if spec.migration else None
+    pinned = spec.placement.host if spec.placement else None
+    # KubeVirt keeps the VM's own nodeSelector on the target pod: a pinned VM can only go to its pin.
+    if pinned and (status.get("nodeName") == pinned or (host and host != pinned)):
+        return Refusal(
+            "PinnedToHost",
+            f"the VM is pinned to {pinned} (spec.placement.host), which the migration target must also be: "
+            "change the pin to the new host and migrate to it, or remove spec.migration",
+        )
     if host and status.get("nodeName") == host:
         return Refusal(
             "AlreadyOnHost",
