@@ -442,6 +442,15 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     # other operator reconciles this namespace, or the lifecycle would not prove this one's writes.
     alone = cluster.plane is not None or not reconciled_elsewhere(cluster, vms)
     kubeconfig = token_kubeconfig(cluster, namespace, fullname, tmp_path / "kubeconfig")
+    as_operator = [str(cluster.kubectl_path), f"--kubeconfig={kubeconfig}"]
+    # Reads only: the audit log records writes, and every write of this account must be allowed (below).
+    for outside in (
+        ["get", "configmaps", "-n", vms],
+        ["get", "clusterroles"],
+        ["get", "leases", "-n", "kube-system"],
+    ):
+        denied = subprocess.run([*as_operator, *outside], capture_output=True, text=True, timeout=30, check=False)
+        assert denied.returncode != 0 and "Forbidden" in denied.stderr, (outside, denied.stderr)
     config = tmp_path / "config.yaml"
     chart_config = yaml.safe_load(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
     chart_config["metrics"]["port"] = free_port()  # the pod's own port; here, one free on this machine
