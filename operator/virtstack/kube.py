@@ -109,6 +109,28 @@ class Kube:
                 raise
             return None
 
+    async def set_finalizers(self, api_version: str, plural: str, obj: dict, finalizers: list[str]) -> None:
+        """Replace the object's finalizers, only if nobody changed it since it was read (409 otherwise)."""
+        group, version = _split(api_version)
+        meta = obj["metadata"]
+        patch = {"metadata": {"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]}}
+        try:
+            await self.custom.patch_namespaced_custom_object(
+                group, version, meta["namespace"], plural, meta["name"], patch, _content_type=MERGE_PATCH
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def namespace_terminating(self, name: str) -> bool:
+        try:
+            namespace = await self.core.read_namespace(name)
+        except ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return namespace.metadata.deletion_timestamp is not None
+
     async def apply_core(self, obj: dict) -> dict:
         """Server-side apply of a core/v1 object we own (Secret, Service)."""
         meta = obj["metadata"]

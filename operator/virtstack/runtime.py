@@ -17,6 +17,7 @@ from .api.settings import load_settings
 from .controllers.affinitygroup import AffinityGroupController
 from .controllers.base import Controller
 from .controllers.gpuprofile import GPUProfileController
+from .controllers.iso import IsoController
 from .controllers.sshkeypair import SSHKeyPairController
 from .controllers.virtualmachine import VirtualMachineController
 from .controllers.vmsnapshot import VMSnapshotController
@@ -61,12 +62,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     memo.group_controller = AffinityGroupController(kube)
     memo.gpu_controller = GPUProfileController(kube)
     memo.snapshot_controller = VMSnapshotController(kube, memo.settings)
+    memo.iso_controller = IsoController(kube, memo.settings)
     memo.controllers = [
         memo.vm_controller,
         memo.keypair_controller,
         memo.group_controller,
         memo.gpu_controller,
         memo.snapshot_controller,
+        memo.iso_controller,
     ]
     memo.tasks = []
     if memo.settings.metrics.enabled:

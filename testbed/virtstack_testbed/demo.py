@@ -16,7 +16,7 @@ from .topology import Topology
 
 OPERATOR = "virtstack-operator"
 DEMO_NAMESPACE = "demo"
-EXPLAINED_WAITS = ("NotImplemented", "Provisioning", "RootDiskImportFailing")
+EXPLAINED_WAITS = ("ISONotReady", "ISOUnusable", "Provisioning", "RootDiskImportFailing")
 
 
 def run_demo(run_dir: Path, topology: Topology, repo: Path, timeout: float = 120, log=print) -> Plane:
@@ -74,9 +74,9 @@ def _ready(vm: dict) -> dict:
 def _lagging(plane: Plane, wanted: dict[str, str]) -> list[str]:
     """VMs not yet reconciled for their generation, or reconciled but not in the wanted state.
 
-    A VM that waits for a reason it states is settled too: what the operator cannot carry out yet
-    (NotImplemented), or a root disk CDI is still preparing or failing to import (the demo's example
-    URL is not reachable from a machine without a network).
+    A VM that waits for a reason it states is settled too: an ISO that is not Ready, or a root disk
+    CDI is still preparing or failing to import (the demo's example URLs are not reachable from a
+    machine without a network).
     """
     vms = {vm["metadata"]["name"]: vm for vm in _vms(plane)}
     lagging = []
@@ -94,5 +94,5 @@ def _explained_waits(plane: Plane) -> dict[str, str]:
     return {
         vm["metadata"]["name"]: _ready(vm)["message"]
         for vm in _vms(plane)
-        if _ready(vm).get("reason") == "NotImplemented"
+        if _ready(vm).get("reason") in ("ISONotReady", "ISOUnusable")
     }

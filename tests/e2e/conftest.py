@@ -14,13 +14,25 @@ from pathlib import Path
 import pytest
 import yaml
 from virtstack.api.crd import all_crds
+from virtstack.api.policies import url_rules_parameters
+from virtstack.api.settings import IsoUrlRules
 from virtstack.cli import ADMISSION_POLICIES
+from virtstack_testbed.pki import SERVICE_CIDR
 from virtstack_testbed.processes import free_port, log_tail
 from virtstack_testbed.testing import Cluster, wait_for
+from virtstack_testbed.topology import POD_CIDR_BASE
 
 REPO = Path(__file__).resolve().parents[2]
 # NodePort: a LoadBalancer never gets an address without a cloud controller. hostDownAfter: seconds, not minutes.
-OPERATOR_SETTINGS = {"exposeServiceType": "NodePort", "hostDownAfter": "10s"}
+# ISO URLs may point at the tests' HTTP server on 127.0.0.1 (only that address of the loopback range),
+# and a failing download gives up after two attempts.
+OPERATOR_SETTINGS = {
+    "exposeServiceType": "NodePort",
+    "hostDownAfter": "10s",
+    "isoUrlRules": {"allowedCIDRs": ["127.0.0.1/32"], "clusterCIDRs": [SERVICE_CIDR, str(POD_CIDR_BASE)]},
+    "isoImport": {"maxAttempts": 2},
+}
+URL_RULES = "virtstack-e2e-url-rules"  # the admission side of the same isoUrlRules, in namespace default
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,6 +56,8 @@ def virtstack_crds(cluster: Cluster) -> None:
         "-f",
         str(REPO / ADMISSION_POLICIES),
     )
+    rules = IsoUrlRules.model_validate(OPERATOR_SETTINGS["isoUrlRules"])
+    cluster.apply(*url_rules_parameters(URL_RULES, "default", rules))
 
 
 class Operator:

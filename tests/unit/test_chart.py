@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from virtstack.api.settings import Settings, load_settings
+from virtstack.api.policies import url_rules_parameters
+from virtstack.api.settings import IsoUrlRules, Settings, load_settings
 from virtstack_testbed.binaries import expected_binaries
 from virtstack_testbed.plane import scheduler_configuration
 
@@ -37,6 +39,7 @@ NAMESPACED_PERMISSIONS = {
     ("snapshot.kubevirt.io", "virtualmachinesnapshots"): {"get", "list", "watch", "create", "delete"},
     ("snapshot.kubevirt.io", "virtualmachinerestores"): {"get", "list", "watch", "create", "delete"},
     ("cdi.kubevirt.io", "datavolumes"): {"get", "list", "watch", "create", "delete"},
+    ("cdi.kubevirt.io", "datavolumes/source"): {"create"},
     ("", "secrets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "delete"},
@@ -47,6 +50,7 @@ NAMESPACED_PERMISSIONS = {
 }
 CLUSTER_PERMISSIONS = {
     ("", "nodes"): {"get", "list", "watch"},
+    ("", "namespaces"): {"get"},
     ("virtstack.io", "gpuprofiles"): {"get", "list", "watch", "patch", "update"},
     ("virtstack.io", "gpuprofiles/status"): {"patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
@@ -79,6 +83,12 @@ def render(*args: str, show_only: str | None = None) -> list[dict]:
 
 def by_kind(docs: list[dict], kind: str) -> list[dict]:
     return [doc for doc in docs if doc["kind"] == kind]
+
+
+def settings_config_map(docs: list[dict]) -> dict:
+    """The operator's settings (the other ConfigMap holds the URL rules for the admission policy)."""
+    (doc,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-config")]
+    return doc
 
 
 def one(docs: list[dict], kind: str) -> dict:
@@ -237,12 +247,12 @@ def test_deployment_runs_one_operator_with_liveness_and_the_mounted_config() -> 
     mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
     assert mounts == {"config": "/etc/virtstack", "tmp": "/tmp"}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    assert volumes["config"]["configMap"]["name"] == one(docs, "ConfigMap")["metadata"]["name"]
+    assert volumes["config"]["configMap"]["name"] == settings_config_map(docs)["metadata"]["name"]
     assert volumes["config"]["configMap"]["items"] == [{"key": "config.yaml", "path": "config.yaml"}]
 
 
 def config_of(docs: list[dict]) -> dict:
-    return yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
+    return yaml.safe_load(settings_config_map(docs)["data"]["config.yaml"])
 
 
 def expected_config(values: dict) -> dict:
@@ -268,7 +278,8 @@ def test_configmap_holds_exactly_custom_settings(tmp_path: Path) -> None:
             "snapshotCreateTimeout": "1h30m",
             "appendDisplayNameToInstanceName": True,
             "maxVMsPerHost": 20,
-            "isoUrlRules": {"allowedCIDRs": ["10.20.30.0/24", "fd00:1234::/48"]},
+            "isoUrlRules": {"allowedCIDRs": ["10.20.30.0/24", "fd00:1234::/48"], "clusterCIDRs": ["10.0.0.0/16"]},
+            "isoImport": {"maxAttempts": 3, "failAfter": "20m"},
             "defaultStorageClass": "ceph-rbd.fast",
             "exposeServiceType": "NodePort",
             "hostDownAfter": "90s",
@@ -393,5 +404,21 @@ def test_dockerfile_is_small_non_root_and_pinned() -> None:
 def test_chart_defaults_are_the_operators_own_defaults(tmp_path: Path) -> None:
     """Installing with default values configures the operator exactly as running it with no config file."""
     path = tmp_path / "config.yaml"
-    path.write_text(one(render(), "ConfigMap")["data"]["config.yaml"])
+    path.write_text(settings_config_map(render())["data"]["config.yaml"])
     assert load_settings(str(path)) == Settings()
+
+
+def test_url_rules_are_the_settings_given_to_the_admission_policy() -> None:
+    """The chart's ConfigMap and binding are what url_rules_parameters builds from the same settings."""
+    rules = {"allowedCIDRs": ["10.20.30.0/24", "fd00:1234::/48"], "clusterCIDRs": ["10.0.0.0/24"]}
+    args = [f"--set-json=settings.isoUrlRules={json.dumps(rules)}"]
+    rendered = render(*args, show_only="templates/url-rules.yaml")
+    expected = url_rules_parameters(f"{RELEASE}-virtstack-url-rules", NAMESPACE, IsoUrlRules.model_validate(rules))
+    for got, want in zip(rendered, expected, strict=True):
+        got["metadata"].pop("labels")
+        assert got == want
+    policies = {
+        doc["metadata"]["name"]
+        for doc in yaml.safe_load_all((CHART / "templates" / "admission-policies.yaml").read_text())
+    }
+    assert expected[1]["spec"]["policyName"] in policies

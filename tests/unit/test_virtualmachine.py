@@ -13,7 +13,6 @@ from virtstack.builders.cloudinit import UserDataError, build_user_data_secret, 
 from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending
 from virtstack.builders.names import hostname, instance_name
 from virtstack.builders.service import build_service, public_address
-from virtstack.status.support import unsupported_fields
 from virtstack.status.virtualmachine import Observed, compute_status, transition_event
 
 NOW = "2026-11-25T12:00:00Z"
@@ -196,12 +195,6 @@ def test_instance_name_is_an_rfc1123_label_with_optional_display_name() -> None:
     assert len(instance_name(uid, "x" * 100, True)) == 63
     assert hostname("My.VM", spec()) == "my-vm"
     assert hostname("web", spec(hostname="front")) == "front"
-
-
-def test_fields_not_carried_out_yet_are_reported_not_ignored() -> None:
-    assert unsupported_fields(spec()) == []
-    assert unsupported_fields(spec(attachedISO="tools", sshKeyPairs=["k"])) == ["spec.attachedISO"]
-    assert unsupported_fields(spec(placement={"host": "host-a"})) == [], "pinning is for administrators: admission"
 
 
 # --- status -----------------------------------------------------------------------------------

@@ -55,8 +55,15 @@ class ISOSpec(Spec):
 class ISOStatus(Status):
     phase: IsoPhase | None = Field(default=None, description="Pending, Downloading, Ready or Failed.")
     progress: str | None = Field(default=None, description="How much is downloaded, in percent.")
-    size: str | None = Field(default=None, description="The ISO's size once known.")
+    size: str | None = Field(default=None, description="The ISO's size in bytes, once known.")
     usedBy: list[str] = Field(default_factory=list, description="VMs (namespace/name) that boot from or attach it.")
+    startedAt: AwareDatetime | None = Field(default=None, description="When the current download began.")
+    failedAttempts: int | None = Field(
+        default=None, description="Failed download attempts so far (the operator's and CDI's importer's)."
+    )
+    verifiedChecksum: str | None = Field(
+        default=None, description="The spec.checksum the download was verified against."
+    )
     lastRetriedAt: AwareDatetime | None = Field(default=None, description="The retryRequestedAt last carried out.")
 
 

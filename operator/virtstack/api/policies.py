@@ -7,7 +7,9 @@ administrator set (a GitOps re-apply of an unchanged manifest passes).
 
 from __future__ import annotations
 
+from ..urlguard import INTERNAL_RANGES, LOCAL_NAMES
 from .crd import GROUP
+from .settings import IsoUrlRules
 
 ADMIN_GROUP = "virtstack:admins"
 POLICY_NAME = "virtstack-administrator-fields"
@@ -71,4 +73,140 @@ def admission_policies() -> list[dict]:
         "metadata": {"name": POLICY_NAME},
         "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
     }
-    return [policy, binding]
+    return [policy, binding, url_policy()]
+
+
+URL_POLICY_NAME = "virtstack-url-rules"
+
+
+def _url_of(obj: str) -> str:
+    """The URL CDI would import for an ISO or a VM, '' when it has none."""
+    return (
+        f"request.resource.resource == 'isos' ? {obj}.spec.url : "
+        f"(has({obj}.spec.source) && has({obj}.spec.source.template) && has({obj}.spec.source.template.url) "
+        f"? {obj}.spec.source.template.url : '')"
+    )
+
+
+def _cidr_list(key: str) -> str:
+    return (
+        f"has(params.data) && '{key}' in params.data ? "
+        f"params.data['{key}'].split(',').map(c, c.trim()).filter(c, c != '') : []"
+    )
+
+
+def url_policy() -> dict:
+    """The SSRF guard at admission, for what the API server can judge without DNS (urlguard.py does the rest).
+
+    A URL whose host is a literal address in an internal range (unless allowed), in the cluster's
+    own ranges, an IPv6 literal CEL cannot read plainly (IPv4-mapped, zoned), or localhost is
+    refused. Its ranges come from a ConfigMap (the parameters `url_rules_parameters` builds, and the
+    chart's url-rules.yaml from the same settings). Only a new or changed URL is judged, so
+    finalizer and status updates of stored objects pass.
+    """
+    field = "variables.field + ' (' + variables.url + ')'"
+    judged = "!variables.judged || "
+    internal = ", ".join(f"'{cidr}'" for cidr, _ in INTERNAL_RANGES)
+    in_list = "variables.{}.exists(c, isCIDR(c) && cidr(c).containsIP(ip(variables.host)))"
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": URL_POLICY_NAME},
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["virtualmachines", "isos"],
+                    }
+                ]
+            },
+            "variables": [
+                {"name": "url", "expression": _url_of("object")},
+                {"name": "oldUrl", "expression": f"oldObject == null ? '' : ({_url_of('oldObject')})"},
+                {"name": "judged", "expression": "variables.url != '' && variables.url != variables.oldUrl"},
+                {
+                    "name": "field",
+                    "expression": "request.resource.resource == 'isos' ? 'spec.url' : 'spec.source.template.url'",
+                },
+                {
+                    "name": "hostname",
+                    "expression": "variables.judged && isURL(variables.url) ? "
+                    "url(variables.url).getHostname().lowerAscii() : ''",
+                },
+                {
+                    "name": "host",
+                    "expression": "variables.hostname.endsWith('.') ? "
+                    "variables.hostname.substring(0, variables.hostname.size() - 1) : variables.hostname",
+                },
+                {"name": "literal", "expression": "variables.host != '' && isIP(variables.host)"},
+                {"name": "allowed", "expression": _cidr_list("allowedCIDRs")},
+                {"name": "cluster", "expression": _cidr_list("clusterCIDRs")},
+                {"name": "internal", "expression": f"[{internal}]"},
+            ],
+            "validations": [
+                {
+                    "expression": judged
+                    + "!("
+                    + " || ".join(f"variables.host == '{n}' || variables.host.endsWith('.{n}')" for n in LOCAL_NAMES)
+                    + ")",
+                    "messageExpression": field + " + ' points at this machine (loopback): use a public address'",
+                    "reason": "Invalid",
+                },
+                {
+                    "expression": judged + "!variables.host.contains(':') || variables.literal",
+                    "messageExpression": field + " + ' is not a plain IPv6 address (IPv4-mapped and zoned "
+                    "addresses are refused): use a public address'",
+                    "reason": "Invalid",
+                },
+                {
+                    "expression": judged + "!variables.literal || !" + in_list.format("cluster"),
+                    "messageExpression": field + " + ' points into the cluster Service or Pod range "
+                    "(setting isoUrlRules.clusterCIDRs): use an address outside the cluster'",
+                    "reason": "Invalid",
+                },
+                {
+                    "expression": judged
+                    + "!variables.literal || !"
+                    + in_list.format("internal")
+                    + " || "
+                    + in_list.format("allowed"),
+                    "messageExpression": field + " + ' points at an internal address (loopback, link-local, "
+                    "private or reserved), which the importer inside the cluster must not reach: use a public "
+                    "address, or ask an administrator to allow its range (setting isoUrlRules.allowedCIDRs)'",
+                    "reason": "Invalid",
+                },
+            ],
+        },
+    }
+
+
+def url_rules_parameters(name: str, namespace: str, rules: IsoUrlRules) -> list[dict]:
+    """The ConfigMap holding the settings' ranges and the binding that enforces the URL policy with it.
+
+    The chart renders the same two objects (templates/url-rules.yaml); tests compare them.
+    """
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {
+            "allowedCIDRs": ",".join(str(c) for c in rules.allowedCIDRs),
+            "clusterCIDRs": ",".join(str(c) for c in rules.clusterCIDRs),
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": URL_POLICY_NAME,
+            "validationActions": ["Deny"],
+            "paramRef": {"name": name, "namespace": namespace, "parameterNotFoundAction": "Deny"},
+        },
+    }
+    return [config_map, binding]

@@ -28,7 +28,20 @@ class IsoUrlRules(Strict):
     allowedCIDRs: list[IPv4Network | IPv6Network] = Field(
         default_factory=list,
         description="Ranges ISO URLs may point into although they are internal (e.g. 127.0.0.0/8 for tests); "
-        "loopback, link-local and the cluster's own ranges are refused otherwise.",
+        "loopback, link-local, private and reserved ranges are refused otherwise.",
+    )
+    clusterCIDRs: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [IPv4Network("10.96.0.0/12"), IPv4Network("10.244.0.0/16")],
+        description="The cluster's Service and Pod ranges: refused even inside an allowed range.",
+    )
+
+
+class IsoImport(Strict):
+    maxAttempts: int = Field(
+        default=5, ge=1, description="A download failing this many times (CDI's retries included) makes the ISO Failed."
+    )
+    failAfter: str = Field(
+        default="1h", pattern=DURATION, description="A download still failing this long after it began is Failed."
     )
 
 
@@ -59,6 +72,7 @@ class Settings(Strict):
         default=50, ge=0, description="VMs per host; the cluster keeps one host's worth free (N-1). 0: no limit."
     )
     isoUrlRules: IsoUrlRules = Field(default_factory=IsoUrlRules, description="Where ISO URLs may point.")
+    isoImport: IsoImport = Field(default_factory=IsoImport, description="When a failing ISO download gives up.")
     defaultStorageClass: str = Field(default="", description="For disks the operator creates; empty: the cluster's.")
     exposeServiceType: ServiceType = Field(default=ServiceType.LOAD_BALANCER, description="The Service type of expose.")
     hostDownAfter: str = Field(

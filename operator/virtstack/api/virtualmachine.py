@@ -107,9 +107,10 @@ class TemplateSource(Spec):
     )
 
 
-class IsoSource(Spec):
-    name: str = Field(
-        max_length=253, description="The ISO to boot from; the VM gets a blank root disk of rootDisk.size."
+class IsoReference(Spec):
+    name: str = Field(max_length=253, description="The ISO's name.")
+    namespace: str | None = Field(
+        default=None, max_length=63, description="The ISO's namespace, for a public ISO of another; default: the VM's."
     )
 
 
@@ -117,7 +118,9 @@ class Source(Spec):
     model_config = Spec.model_config | {"json_schema_extra": rules(exactly_one(["template", "iso"], "spec.source"))}
 
     template: TemplateSource | None = Field(default=None, description="Boot from a template: a disk image.")
-    iso: IsoSource | None = Field(default=None, description="Boot from a bootable ISO onto a blank root disk.")
+    iso: IsoReference | None = Field(
+        default=None, description="Boot from a bootable ISO: the VM gets a blank root disk of rootDisk.size."
+    )
 
 
 class RootDisk(Spec):
@@ -262,7 +265,18 @@ class VirtualMachineSpec(Spec):
         json_schema_extra={"default": {}},
     )
     dynamicScaling: bool = Field(default=False, description="Apply CPU and memory changes to the running VM.")
-    attachedISO: str | None = Field(default=None, max_length=253, description="An ISO attached as a CD-ROM.")
+    attachedISO: str | None = Field(
+        default=None,
+        max_length=317,
+        description="A Ready ISO attached as a CD-ROM (applied when the VM next starts): its name, "
+        "or namespace/name for a public ISO of another namespace.",
+        json_schema_extra=rules(
+            rule(
+                "self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')",
+                "spec.attachedISO must be an ISO's name, or namespace/name for a public ISO of another namespace",
+            )
+        ),
+    )
     sshKeyPairs: list[str] = Field(
         default_factory=list,
         max_length=16,

@@ -28,6 +28,7 @@ from .access import KEYS_HASH_ANNOTATION, access_credentials, keys_hash
 from .affinity import group_labels, pod_affinity
 from .cloudinit import CLOUD_INIT_DISK, cloud_init_volume
 from .gpu import avoid_gpu_hosts, gpu_devices
+from .iso import ResolvedIso, blank_disk_template, iso_parts
 from .labels import GROUP_LABEL, MANAGED_BY, VM_LABEL
 from .names import display_name, hostname
 from .owner import owner_reference
@@ -64,6 +65,8 @@ class VMInputs:
     public_keys: dict[str, str] = field(default_factory=dict)  # key pair name -> public key line
     wait_for_room: bool = False  # the (N-1) capacity limit holds the start back: Halted until there is room
     halted: bool = False  # a revert to a VMSnapshot runs: KubeVirt restores only a stopped VM
+    boot_iso: ResolvedIso | None = None  # resolved from spec.source.iso (Ready, usable here)
+    attached_iso: ResolvedIso | None = None  # resolved from spec.attachedISO
 
 
 def run_strategy(spec: VirtualMachineSpec) -> str:
@@ -84,6 +87,12 @@ def reboot_pending(spec: VirtualMachineSpec, vmi: dict | None) -> bool:
     return (vmi["metadata"].get("annotations") or {}).get(REBOOT_ANNOTATION) != requested
 
 
+def imported_urls(kubevirt_vm: dict | None) -> set[str]:
+    """The http URLs a built KubeVirt VM's DataVolume templates import."""
+    templates = ((kubevirt_vm or {}).get("spec") or {}).get("dataVolumeTemplates") or []
+    return {url for t in templates if (url := ((t.get("spec") or {}).get("source") or {}).get("http", {}).get("url"))}
+
+
 def root_disk_name(name: str) -> str:
     """The DataVolume (and PVC) holding the VM's root disk: deterministic, so a rerun finds it."""
     return f"{name}-rootdisk"
@@ -93,8 +102,14 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     """Same name as ours, controller-owned by it, so garbage collection removes it with ours."""
     name, spec = inputs.name, inputs.spec
     root_volume, data_volumes = _root_volume(inputs)
-    disks = [{"name": ROOT_DISK, "disk": {"bus": "virtio"}}]
+    disks = [{"name": ROOT_DISK, "disk": {"bus": "virtio"}, **({"bootOrder": 2} if inputs.boot_iso else {})}]
     volumes = [root_volume]
+    cdrom_disks, cdrom_volumes, cdrom_templates = iso_parts(
+        name, inputs.boot_iso, inputs.attached_iso, inputs.settings.defaultStorageClass
+    )
+    disks += cdrom_disks
+    volumes += cdrom_volumes
+    data_volumes += cdrom_templates
     if inputs.user_data is not None or inputs.public_keys:
         # NoCloud key propagation needs a NoCloud volume: an empty cloud-config when there is no user-data.
         volume, _ = cloud_init_volume(name, inputs.user_data or EMPTY_CLOUD_CONFIG)
@@ -211,8 +226,10 @@ def _root_volume(inputs: VMInputs) -> tuple[dict, list[dict]]:
     """The root disk's volume, and the DataVolume templates CDI fills it from (none for a container disk)."""
     spec = inputs.spec
     template = spec.source.template
-    if template is None:
-        raise ValueError("an ISO source is not built here")
+    storage_class = spec.rootDisk.storageClassName or inputs.settings.defaultStorageClass
+    if template is None:  # an ISO installs onto a blank disk
+        blank = blank_disk_template(root_disk_name(inputs.name), spec.rootDisk.size, storage_class)
+        return {"name": ROOT_DISK, "dataVolume": {"name": root_disk_name(inputs.name)}}, [blank]
     if template.image is not None:
         return {"name": ROOT_DISK, "containerDisk": {"image": template.image}}, []
     if template.url is not None:
@@ -226,7 +243,6 @@ def _root_volume(inputs: VMInputs) -> tuple[dict, list[dict]]:
     storage: dict = {}
     if spec.rootDisk.size is not None:
         storage["resources"] = {"requests": {"storage": spec.rootDisk.size}}
-    storage_class = spec.rootDisk.storageClassName or inputs.settings.defaultStorageClass
     if storage_class:
         storage["storageClassName"] = storage_class
     data_volume = {"metadata": {"name": root_disk_name(inputs.name)}, "spec": {**source, "storage": storage}}

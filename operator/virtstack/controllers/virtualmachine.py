@@ -28,7 +28,15 @@ from ..builders.cloudinit import (
     user_data_from_secret,
 )
 from ..builders.cloudinit import secret_name as user_data_secret_name
-from ..builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending, root_disk_name
+from ..builders.iso import IsoUnusable, resolve_isos
+from ..builders.kubevirt_vm import (
+    VMInputs,
+    build_kubevirt_vm,
+    held_size,
+    imported_urls,
+    reboot_pending,
+    root_disk_name,
+)
 from ..builders.names import display_name, instance_name
 from ..builders.placement import ZONE_LABEL
 from ..builders.rootdisk import RootDiskPlan, plan_root_disk, with_root_disk
@@ -36,10 +44,9 @@ from ..builders.service import build_service, public_address
 from ..kube import Kube, refusal_message, refused_as_invalid
 from ..objects import needs_apply, stamped
 from ..status.hosts import HostHealth, host_health
-from ..status.support import unsupported_fields
+from ..status.iso import VM_ISO_NOT_READY, VM_ISO_UNUSABLE, VM_URL_REFUSED
 from ..status.virtualmachine import (
     GPU_PROFILE_MISSING,
-    NOT_IMPLEMENTED,
     REFUSED,
     SNAPSHOTS_EXIST,
     SSH_KEY_PAIR_PROBLEM,
@@ -48,10 +55,10 @@ from ..status.virtualmachine import (
     blocked_status,
     compute_status,
     in_progress,
-    not_implemented_message,
     transition_event,
 )
 from ..status.vmsnapshot import disk_change_refusal, summarize
+from ..urlguard import ReadFailed, UrlRefused, UrlRules, checked_addresses
 from .base import Controller, Key, one
 from .capacity import CapacityGate
 from .migration import awaits_scheduling, carry_out_migration
@@ -86,6 +93,7 @@ class Indexes:
     keypairs: Any
     migrations: Any  # the VMs' VirtualMachineInstanceMigrations
     data_volumes: Any  # DataVolumes KubeVirt made from VMs' templates, by name
+    isos: Any  # ISOs by (namespace, name)
     snapshots: Any = None  # VMSnapshots by (namespace, VM name)
 
 
@@ -98,6 +106,7 @@ class VirtualMachineController(Controller):
         self.settings = settings
         self._node_ready: dict[str, bool] = {}
         self._host_down_after = parse_duration(settings.hostDownAfter)
+        self._url_rules = UrlRules.from_settings(settings.isoUrlRules)
         self._hold = ProgressHold()
         self.capacity = CapacityGate(settings.maxVMsPerHost)
 
@@ -170,8 +179,6 @@ class VirtualMachineController(Controller):
     async def _resolve(self, key: Key, uid: str, spec: VirtualMachineSpec, name_of_instance: str) -> VMInputs | Blocked:
         """Everything the KubeVirt VM is built from, or what keeps the VM from being built (nothing half-made)."""
         namespace, name = key
-        if unsupported := unsupported_fields(spec):
-            return Blocked(NOT_IMPLEMENTED, not_implemented_message(unsupported))
         try:
             user_data = await self._user_data(namespace, spec)
         except UserDataError as error:
@@ -187,6 +194,12 @@ class VirtualMachineController(Controller):
                 "ask an administrator to create it, or name an existing one (kubectl get gpuprofile)",
             )
         gpu_profile = GPUProfileSpec.model_validate(profile["spec"]) if profile else None
+        try:
+            boot_iso, attached_iso = resolve_isos(lambda ns, n: one(self.indexes.isos, (ns, n)), namespace, spec)
+        except IsoUnusable as error:
+            return Blocked(VM_ISO_NOT_READY if error.waiting else VM_ISO_UNUSABLE, str(error))
+        if (refusal := await self._url_refusal(key, spec)) is not None:
+            return Blocked(VM_URL_REFUSED, refusal)
         return VMInputs(
             name,
             namespace,
@@ -197,7 +210,22 @@ class VirtualMachineController(Controller):
             user_data,
             gpu_profile=gpu_profile,
             public_keys=public_keys,
+            boot_iso=boot_iso,
+            attached_iso=attached_iso,
         )
+
+    async def _url_refusal(self, key: Key, spec: VirtualMachineSpec) -> str | None:
+        """The SSRF guard for a template URL CDI will import, judged once per URL (before KubeVirt gets it)."""
+        url = spec.source.template.url if spec.source.template else None
+        if url is None or url in imported_urls(one(self.indexes.kubevirt_vms, key)):
+            return None
+        try:
+            await checked_addresses(url, self._url_rules)
+        except UrlRefused as error:
+            return f"spec.source.template.url is refused: {error}"
+        except ReadFailed:
+            return None  # CDI reports a host that does not resolve, and retries
+        return None
 
     async def _write_status(
         self, key: Key, vm: dict, previous: VirtualMachineStatus, status: VirtualMachineStatus

@@ -1,3 +1,3 @@
 """Importing this package registers every kopf handler."""
 
-from . import inventory, lifecycle, sshkeypair, virtualmachine, vmsnapshot  # noqa: F401
+from . import inventory, iso, lifecycle, sshkeypair, virtualmachine, vmsnapshot  # noqa: F401

@@ -99,6 +99,7 @@ def indexes_from(kwargs: dict) -> Indexes:
         snapshots=kwargs["vm_snapshots"],
         migrations=kwargs["vm_migrations"],
         data_volumes=kwargs["vm_data_volumes"],
+        isos=kwargs["isos"],
     )
 
 

@@ -21,7 +21,6 @@ READY = "Ready"
 SCHEDULED = "Scheduled"
 RESTART_REQUIRED = "RestartRequired"
 AFFINITY_GROUPS = "AffinityGroups"
-NOT_IMPLEMENTED = "NotImplemented"
 USER_DATA_INVALID = "UserDataInvalid"
 REFUSED = "RefusedByAPIServer"
 GPU_PROFILE_MISSING = "GPUProfileMissing"
@@ -170,13 +169,6 @@ def blocked_status(
         lastMigratedAt=previous.lastMigratedAt,
         observedGeneration=generation,
         conditions=merge_conditions(previous.conditions, [ready]),
-    )
-
-
-def not_implemented_message(fields: list[str]) -> str:
-    return (
-        f"not created: this version of virtstack does not carry out {', '.join(fields)} yet; "
-        "remove them to create the VM"
     )
 
 
