@@ -9,6 +9,7 @@ from importlib.metadata import version
 from typing import Any
 
 import kopf
+from kopf._core.engines.activities import ActivityError  # not exported by kopf (pinned in pyproject.toml)
 from kubernetes_asyncio import client, config
 
 from . import handlers, logs, metrics  # noqa: F401 - importing handlers registers the kopf handlers
@@ -54,6 +55,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     settings.watching.client_timeout = 300
     memo.settings = load_settings()
     settings.watching.inactivity_timeout = parse_duration(memo.settings.watchInactivityTimeout)
+    memo.tasks = []
+    if memo.settings.metrics.enabled:
+        indexes = {name: kwargs[name] for name in INVENTORY_INDEXES}
+        memo.inventory = metrics.Inventory(lambda: indexes, lambda: bool(memo.tasks))
+        try:
+            memo.metrics = await metrics.serve(memo.settings.metrics.port, memo.inventory)
+        except OSError as error:  # a port taken is a configuration error: stop, saying which
+            raise kopf.PermanentError(f"cannot serve metrics on port {memo.settings.metrics.port}: {error}") from None
     lease = lease_config()
     memo.api = await _api_client(lease.identity if lease else None)
     kube = Kube(memo.api)
@@ -71,11 +80,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
         memo.snapshot_controller,
         memo.iso_controller,
     ]
-    memo.tasks = []
-    if memo.settings.metrics.enabled:
-        indexes = {name: kwargs[name] for name in INVENTORY_INDEXES}
-        memo.inventory = metrics.Inventory(lambda: indexes, lambda: bool(memo.tasks))
-        memo.metrics = await metrics.serve(memo.settings.metrics.port, memo.inventory)
     if lease is None:
         _reconcile(memo)
     else:
@@ -146,14 +150,18 @@ def run(namespaces: list[str], liveness: str | None) -> int:
     logs.configure(settings.logFormat)
     namespaces = namespaces or settings.watchNamespaces
     memo = kopf.Memo(stop=asyncio.Event(), leadership_lost=False)
-    kopf.run(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness,
-        stop_flag=memo.stop,
-        memo=memo,
-    )
+    try:
+        kopf.run(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness,
+            stop_flag=memo.stop,
+            memo=memo,
+        )
+    except ActivityError:  # kopf has logged which start-up step failed and why; no second traceback
+        log.error("the operator did not start")
+        return 1
     if memo.leadership_lost:
         log.error("stopped after losing the leader Lease; a restart campaigns again")
         return 1
