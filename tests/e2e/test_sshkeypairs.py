@@ -83,6 +83,7 @@ def test_registered_key_is_fingerprinted_and_a_bad_one_explained(
     assert status["publicKey"] == " ".join(public.split()[:2]) and "privateKeySecret" not in status
     if shutil.which("ssh-keygen"):
         assert status["fingerprintSHA256"] == ssh_keygen(public, "sha256", tmp_path)
+        assert "MD5:" + status["fingerprintMD5"] == ssh_keygen(public, "md5", tmp_path)
 
     truncated = public.split()[0] + " " + public.split()[1][:-8]
     cluster.apply(keypair("broken", publicKey=truncated), namespace=namespace)
