@@ -117,7 +117,7 @@ def test_install_upgrade_and_uninstall(cluster: Cluster, namespace: str, helm: H
 
     dry = helm("install", release, str(CHART), "-n", namespace, "--dry-run=server")
     assert "kind: Deployment" in dry.stdout, "the server-side dry run renders against the real API versions"
-    for scope in ([], ["--set", f"watchNamespaces={{{namespace}}}"]):
+    for scope in ([], ["--set", f"watchNamespaces={{{namespace}}}"], ["--set", "replicas=2"]):
         rendered = helm("template", release, str(CHART), "-n", namespace, "--kube-version=1.35.4", *scope).stdout
         cluster.kubectl(
             "apply", "--dry-run=server", "--validate=strict", "-n", namespace, "-f", "-", input_text=rendered

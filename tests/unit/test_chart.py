@@ -422,3 +422,26 @@ def test_url_rules_are_the_settings_given_to_the_admission_policy() -> None:
         for doc in yaml.safe_load_all((CHART / "templates" / "admission-policies.yaml").read_text())
     }
     assert expected[1]["spec"]["policyName"] in policies
+
+
+def test_replicas_beyond_one_get_spread_over_nodes_and_a_disruption_budget() -> None:
+    single = render()
+    assert (
+        not by_kind(single, "PodDisruptionBudget")
+        and "affinity" not in one(single, "Deployment")["spec"]["template"]["spec"]
+    )
+    docs = render("--set", "replicas=2")
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    (term,) = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"] == {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": {"matchLabels": selector},
+    }
+    budget = one(docs, "PodDisruptionBudget")
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+    custom = render("--set", "replicas=2", "--set", "affinity.nodeAffinity.x=y")
+    assert one(custom, "Deployment")["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": {"x": "y"}}
