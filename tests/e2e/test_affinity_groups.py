@@ -99,3 +99,41 @@ def test_deleting_a_group_leaves_members_running_and_they_report_it(cluster: Clu
     template = cluster.get("virtualmachines.kubevirt.io", "keeper", namespace)["spec"]["template"]
     affinity = template["spec"].get("affinity", {})
     assert "podAntiAffinity" not in affinity and "ag.virtstack.io/temporary" not in template["metadata"]["labels"]
+
+
+def test_deleting_a_group_then_restarting_a_member_removes_the_constraint_and_disturbs_nothing_else(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.apply(affinity_group("apart"), namespace=namespace)
+    for name in ("apart-a", "apart-b"):
+        cluster.apply(vm_with(name, affinityGroups=["apart"]), namespace=namespace)
+    first = {name: wait_state(cluster, namespace, name, "Running") for name in ("apart-a", "apart-b")}
+    assert first["apart-a"]["host"] != first["apart-b"]["host"]
+    vmi_uid = {name: cluster.get("vmi", name, namespace)["metadata"]["uid"] for name in ("apart-a", "apart-b")}
+    cluster.kubectl("delete", "ag", "apart", "-n", namespace)
+    wait_for(
+        lambda: (
+            (c := condition(cluster.get("vsvm", "apart-b", namespace), "AffinityGroups")) and c["status"] == "False"
+        ),
+        30,
+        "the missing group reported",
+    )
+    # Only apart-a's host takes VMs now: under the group's rule apart-b could not start there.
+    others = [n for n in cluster.plane.node_names() if n != first["apart-a"]["host"]]
+    cluster.kubectl("cordon", *others)
+    try:
+        cluster.apply(
+            vm_with("apart-b", affinityGroups=["apart"], rebootRequestedAt="2026-11-25T16:00:00Z"), namespace=namespace
+        )
+        wait_for(
+            lambda: status_of(cluster, namespace, "apart-b").get("lastRebootedAt") == "2026-11-25T16:00:00Z",
+            60,
+            "apart-b restarted",
+        )
+        restarted = wait_state(cluster, namespace, "apart-b", "Running")
+    finally:
+        cluster.kubectl("uncordon", *others)
+    assert restarted["host"] == first["apart-a"]["host"], "the group's anti-affinity no longer applies"
+    assert "podAntiAffinity" not in (cluster.get("vmi", "apart-b", namespace)["spec"].get("affinity") or {})
+    assert cluster.get("vmi", "apart-a", namespace)["metadata"]["uid"] == vmi_uid["apart-a"], "apart-a undisturbed"
+    assert status_of(cluster, namespace, "apart-a")["host"] == first["apart-a"]["host"]

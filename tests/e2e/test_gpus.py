@@ -51,6 +51,10 @@ def test_two_vgpus_run_the_third_waits_and_profile_counts_follow(
     wait_state(cluster, namespace, "gpu-3", "Running")
     wait_for(lambda: profile_status(cluster).get("allocated") == 2, 30, "the freed vGPU taken by gpu-3")
 
+    cluster.apply(vm_with("gpu-2", state="Stopped", gpu={"profile": profile}), namespace=namespace)
+    released = wait_for(lambda: (s := profile_status(cluster)).get("allocated") == 1 and s, 60, "released on stop")
+    assert (released["available"], released["nodes"]) == (1, [{"name": "host-c", "capacity": 2, "allocated": 1}])
+
 
 def test_non_gpu_vm_avoids_the_gpu_host_while_others_are_free(cluster: Cluster, namespace: str) -> None:
     for index in range(3):

@@ -40,7 +40,7 @@ def test_hosts_are_ready_uncordoned_kubevirt_nodes() -> None:
 
 def test_limit_keeps_one_hosts_worth_free() -> None:
     assert cluster_limit(4, 50) == 150
-    assert cluster_limit(1, 50) == 0, "one host cannot fail over anywhere"
+    assert cluster_limit(1, 50) == 50, "one host has nowhere to fail over to: emptiness would protect nothing"
     assert cluster_limit(0, 50) == 0
     assert cluster_limit(4, 0) is None, "0: no limit"
 
@@ -93,7 +93,8 @@ def test_running_vms_above_a_shrunk_limit_keep_running() -> None:
     vms = {(f"n{i}", "vm"): vm(f"2026-11-25T12:00:0{i}Z") for i in range(4)}
     kubevirt_vms = {key: started() for key in list(vms)[:3]}
     capacity = plan_capacity(vms, kubevirt_vms, {}, [HOST, {**HOST, "ready": False}], per_host=2)
-    assert (capacity.limit, capacity.holding, capacity.room) == (0, 3, 0)
+    assert (capacity.limit, capacity.holding, capacity.room) == (2, 3, 0)
+    assert "the limit is 2 = maxVMsPerHost 2 on 1 Ready hosts" in capacity.waiting_message()
     assert capacity.queue == (("n3", "vm"),)
 
 

@@ -1,4 +1,4 @@
-"""Reconcile one GPUProfile's capacity from the Nodes and the GPU VMs that run."""
+"""Reconcile one GPUProfile's capacity from the Nodes and the VMIs that hold its devices."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ class GPUProfileController(Controller):
         for profile in indexes.gpu_profiles:
             self.queue.add(("", profile))
 
+    def devices_changed(self, resources: set[str], indexes: Any) -> None:
+        """A VMI with these GPUs changed or went: requeue the profiles of those resources."""
+        self.indexes = indexes
+        for name, store in indexes.gpu_profiles.items():
+            if any((profile.get("spec") or {}).get("resourceName") in resources for profile in store):
+                self.queue.add(("", name))
+
     def primary_index(self) -> Any:
         return {("", name): store for name, store in self.indexes.gpu_profiles.items()}
 
@@ -39,21 +46,21 @@ class GPUProfileController(Controller):
         profile = one(self.indexes.gpu_profiles, key[1])
         if profile is None or profile["metadata"].get("deletionTimestamp"):
             return
-        name = key[1]
+        spec = GPUProfileSpec.model_validate(profile["spec"])
+        # Counted from the VMIs, whose launcher pods hold the devices: a VM being deleted holds them
+        # until its VMI is gone, and the VMI's deletion requeues the profile (devices_changed).
         in_use: dict[str, int] = {}
-        for vm_key, store in self.indexes.vms.items():
-            for vm in store:
-                gpu = (vm.get("spec") or {}).get("gpu")
-                if not gpu or gpu.get("profile") != name:
-                    continue
-                status = (one(self.indexes.vmis, vm_key) or {}).get("status") or {}
-                if status.get("nodeName") and status.get("phase") in HOLDING_PHASES:
-                    in_use[status["nodeName"]] = in_use.get(status["nodeName"], 0) + gpu.get("count", 1)
+        for store in self.indexes.vmis.values():
+            for vmi in store:
+                status = vmi.get("status") or {}
+                taken = vmi.get("gpus", []).count(spec.resourceName)
+                if taken and status.get("nodeName") and status.get("phase") in HOLDING_PHASES:
+                    in_use[status["nodeName"]] = in_use.get(status["nodeName"], 0) + taken
         allocatable = {node: one(self.indexes.nodes, node)["allocatable"] for node in self.indexes.nodes}
         current = profile.get("status") or {}
         status = profile_status(
             profile["metadata"].get("generation", 1),
-            GPUProfileSpec.model_validate(profile["spec"]),
+            spec,
             allocatable,
             in_use,
             GPUProfileStatus.model_validate(current),

@@ -94,6 +94,7 @@ class Indexes:
     migrations: Any  # the VMs' VirtualMachineInstanceMigrations
     data_volumes: Any  # DataVolumes KubeVirt made from VMs' templates, by name
     isos: Any  # ISOs by (namespace, name)
+    workload_updates: Any  # KubeVirt's own hotplug migrations, by (namespace, VMI name)
     snapshots: Any = None  # VMSnapshots by (namespace, VM name)
 
 
@@ -340,6 +341,7 @@ class VirtualMachineController(Controller):
             capacity_wait=waiting,
             migration=migration,
             root_disk=disk,
+            workload_updates=list(indexes.workload_updates.get(key, [])),
         )
 
     async def _handle_host(

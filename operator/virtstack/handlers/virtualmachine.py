@@ -19,6 +19,7 @@ from ..controllers.virtualmachine import Indexes
 
 KUBEVIRT = ("kubevirt.io", "v1")
 OWNED = {VM_LABEL: kopf.PRESENT}
+WORKLOAD_UPDATE = {"kubevirt.io/workloadUpdateMigration": kopf.PRESENT}
 
 
 def _snapshot(body: kopf.Body) -> dict:
@@ -41,6 +42,24 @@ async def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **
         (namespace, labels[VM_LABEL]): {
             "metadata": dict(body["metadata"]),
             "status": copy.deepcopy(body.get("status", {})),
+            "gpus": vmi_gpus(body),
+        }
+    }
+
+
+def vmi_gpus(body: kopf.Body) -> list[str]:
+    """The extended resources a VMI's GPUs take, one entry per GPU (what its launcher pod requests)."""
+    devices = ((body.get("spec") or {}).get("domain") or {}).get("devices") or {}
+    return [gpu["deviceName"] for gpu in devices.get("gpus") or []]
+
+
+@kopf.index(*KUBEVIRT, "virtualmachineinstancemigrations", labels=WORKLOAD_UPDATE)
+async def workload_updates(namespace: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> dict:
+    """KubeVirt's own migrations that hotplug CPU and memory, by the VMI (= our VM) they move."""
+    return {
+        (namespace, spec.get("vmiName")): {
+            "metadata": dict(body["metadata"]),
+            "status": _snapshot(body).get("status", {}),
         }
     }
 
@@ -100,6 +119,7 @@ def indexes_from(kwargs: dict) -> Indexes:
         migrations=kwargs["vm_migrations"],
         data_volumes=kwargs["vm_data_volumes"],
         isos=kwargs["isos"],
+        workload_updates=kwargs["workload_updates"],
     )
 
 
@@ -145,8 +165,19 @@ async def kubevirt_vm_changed(namespace: str, labels: kopf.Labels, memo: kopf.Me
 
 
 @kopf.on.event(*KUBEVIRT, "virtualmachineinstances", labels=OWNED, id="kubevirt-vmi-changed")
-async def kubevirt_vmi_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+async def kubevirt_vmi_changed(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """The VM; and the GPU profiles whose devices the VMI takes or gives back (also once it is deleted)."""
     _enqueue((namespace, labels[VM_LABEL]), memo, kwargs)
+    if gpus := vmi_gpus(body):
+        memo.gpu_controller.devices_changed(set(gpus), indexes_from(kwargs))
+
+
+@kopf.on.event(*KUBEVIRT, "virtualmachineinstancemigrations", labels=WORKLOAD_UPDATE, id="workload-update-changed")
+async def workload_update_changed(namespace: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A live resize moved on: the VM whose VMI it migrates reports it (a VMI not ours is ignored)."""
+    memo.vm_controller.enqueue((namespace, spec.get("vmiName")), indexes_from(kwargs))
 
 
 @kopf.on.event("", "v1", "services", labels=OWNED, id="owned-service-changed")

@@ -1,7 +1,8 @@
 """The (N-1) capacity limit: how many VMs the cluster runs so that any one host can fail (pure).
 
 CloudStack caps a cluster at (N-1) x its per-host VM limit over N hosts, so the VMs of a failed
-host can restart on the others. A host here is a Node that is Ready, not cordoned, and that KubeVirt
+host can restart on the others (a single host, with nowhere to fail over to, takes its own per-host
+limit). A host here is a Node that is Ready, not cordoned, and that KubeVirt
 runs VMs on (label `kubevirt.io/schedulable=true`, which virt-handler keeps). GPU hosts count: they
 run non-GPU VMs too (last). A cordoned host does not: it takes no new VMs, so it cannot take a failed
 host's either.
@@ -40,10 +41,11 @@ def is_vm_host(node: dict) -> bool:
 
 
 def cluster_limit(hosts: int, per_host: int) -> int | None:
-    """(N-1) x per-host; None when the setting is 0 (no limit)."""
+    """(N-1) x per-host; None when the setting is 0 (no limit). A single host has nowhere to fail
+    over to: keeping it empty would protect nothing, so it takes its own per-host limit."""
     if per_host <= 0:
         return None
-    return max(0, hosts - 1) * per_host
+    return max(hosts - 1, min(hosts, 1)) * per_host
 
 
 def holds_room(kubevirt_vm: dict | None, vmi: dict | None) -> bool:
@@ -80,12 +82,17 @@ class Capacity:
         return key in self.admitted()
 
     def waiting_message(self) -> str:
+        if self.hosts > 1:
+            limit = (
+                f"the limit is {self.limit} = ({self.hosts} Ready hosts - 1) x maxVMsPerHost {self.per_host}, "
+                "keeping one host's worth free so that a host can fail"
+            )
+        else:
+            limit = f"the limit is {self.limit} = maxVMsPerHost {self.per_host} on {self.hosts} Ready hosts"
         return (
-            f"not started: the cluster's VM limit is reached: {self.holding} VMs run or are starting, "
-            f"the limit is {self.limit} = ({self.hosts} Ready hosts - 1) x maxVMsPerHost {self.per_host}, "
-            "keeping one host's worth free so that a host can fail. The VM starts by itself when another VM "
-            "stops or is deleted or a host becomes Ready (oldest VM first); to run more VMs add hosts or "
-            "raise the operator setting maxVMsPerHost"
+            f"not started: the cluster's VM limit is reached: {self.holding} VMs run or are starting, {limit}. "
+            "The VM starts by itself when another VM stops or is deleted or a host becomes Ready (oldest VM "
+            "first); to run more VMs add hosts or raise the operator setting maxVMsPerHost"
         )
 
 

@@ -16,6 +16,7 @@ from .capacity import CAPACITY_LIMIT, unscheduled_conditions
 from .migration import MigrationObserved, migrated, migrating_condition, migration_running
 from .quota import launcher_refusal
 from .reinstall import reinstall_pending
+from .resize import resize_condition
 
 READY = "Ready"
 SCHEDULED = "Scheduled"
@@ -70,6 +71,7 @@ class Observed:
     capacity_wait: str | None = None  # why the (N-1) capacity limit holds the start back
     migration: MigrationObserved | None = None  # the current migration request, when there is one
     root_disk: RootDiskPlan | None = None  # what the root disk is made from, and whether it is being replaced
+    workload_updates: list[dict] = field(default_factory=list)  # KubeVirt's hotplug migrations of the VMI
 
 
 def compute_status(
@@ -99,15 +101,10 @@ def compute_status(
     host = (vmi or {}).get("status", {}).get("nodeName") if placed else None
     printable = ((kubevirt_vm or {}).get("status") or {}).get("printableStatus")
     disk = root_disk_name(observed.vm_name)
-    conditions = [_ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for, printable, disk)]
-    if observed.capacity_wait is not None:
-        conditions = list(unscheduled_conditions(conditions[0], CAPACITY_LIMIT, observed.capacity_wait))
-    elif (refusal := launcher_refusal(spec, vmi)) is not None:
-        conditions = list(unscheduled_conditions(conditions[0], *refusal))
-    elif (scheduled := _scheduled(spec, vmi, generation, now)) is not None:
-        conditions.append(scheduled)
-    if (restart := _restart_required(observed, generation, now)) is not None:
-        conditions.append(restart)
+    ready = _ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for, printable, disk)
+    conditions = _ready_and_scheduled(ready, spec, observed, generation, now)
+    if (size := _size(spec, observed, generation, now)) is not None:
+        conditions.append(size)
     if spec.affinityGroups:
         conditions.append(_affinity_groups(observed.missing_groups, generation, now))
     if spec.sshKeyPairs:
@@ -133,6 +130,25 @@ def compute_status(
         observedGeneration=generation,
         conditions=merge_conditions(previous.conditions, conditions),
     )
+
+
+def _ready_and_scheduled(
+    ready: Condition, spec: VirtualMachineSpec, observed: Observed, generation: int, now: str
+) -> list[Condition]:
+    """Ready, and Scheduled once there is something to say about placement; a VM held back before
+    any host is chosen (the capacity limit, a refused launcher pod) says why in both."""
+    if observed.capacity_wait is not None:
+        return list(unscheduled_conditions(ready, CAPACITY_LIMIT, observed.capacity_wait))
+    if (refusal := launcher_refusal(spec, observed.vmi)) is not None:
+        return list(unscheduled_conditions(ready, *refusal))
+    scheduled = _scheduled(spec, observed.vmi, generation, now)
+    return [ready] if scheduled is None else [ready, scheduled]
+
+
+def _size(spec: VirtualMachineSpec, observed: Observed, generation: int, now: str) -> Condition | None:
+    """RestartRequired when a change waits for the next start; otherwise how a live resize went."""
+    restart = _restart_required(observed, generation, now)
+    return restart or resize_condition(spec, observed.vmi, observed.workload_updates, generation, now)
 
 
 def _rebooted(spec: VirtualMachineSpec, vmi: dict | None) -> bool:
