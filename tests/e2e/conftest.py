@@ -78,11 +78,9 @@ class Operator:
         self.log_path = work / "operator.log"  # tests read it, e.g. to prove a secret never reached it
         self.config = work / "config.yaml"
         self.metrics_port = free_port()  # every operator on this machine serves its own
-        self.config.write_text(
-            yaml.safe_dump(
-                {**OPERATOR_SETTINGS, "metrics": {"enabled": True, "port": self.metrics_port}, **(overrides or {})}
-            )
-        )
+        metrics = {"enabled": True, "port": self.metrics_port}
+        self.base_settings = {**OPERATOR_SETTINGS, "metrics": metrics, **(overrides or {})}
+        self.config.write_text(yaml.safe_dump(self.base_settings))
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -107,11 +105,11 @@ class Operator:
     @contextmanager
     def settings(self, **overrides: object) -> Iterator[None]:
         """Run with these settings inside the block (a restart: settings are read at start), the usual after."""
-        self._restart({**OPERATOR_SETTINGS, **overrides})
+        self._restart({**self.base_settings, **overrides})
         try:
             yield
         finally:
-            self._restart(OPERATOR_SETTINGS)
+            self._restart(self.base_settings)
 
     def _restart(self, settings: dict) -> None:
         self.stop()

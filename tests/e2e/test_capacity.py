@@ -53,6 +53,12 @@ def test_beyond_n_minus_one_hosts_worth_vms_wait_and_start_as_room_frees(
             assert cluster.get("virtualmachines.kubevirt.io", name, namespace)["spec"]["runStrategy"] == "Halted"
         time.sleep(3)
         assert vmi_names(cluster, namespace) == set(running), "no overshoot, not even for a moment later"
+        warned = [
+            e["regarding"]["name"]
+            for e in cluster.list("events.events.k8s.io", namespace)
+            if e["reason"] == "CapacityLimit" and e["type"] == "Warning"
+        ]
+        assert sorted(warned) == names[3:], "one Warning per waiting VM"
 
         # A host leaves (cordoned): the limit drops to two, and the three running VMs keep running.
         cluster.kubectl("cordon", hosts[0])

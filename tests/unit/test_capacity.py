@@ -9,7 +9,7 @@ from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatu
 from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm
 from virtstack.controllers.capacity import CapacityGate
 from virtstack.status.capacity import cluster_limit, holds_room, is_vm_host, plan_capacity
-from virtstack.status.virtualmachine import Observed, compute_status
+from virtstack.status.virtualmachine import Observed, compute_status, transition_event
 
 HOST = {"ready": True, "unschedulable": False, "labels": {"kubevirt.io/schedulable": "true"}}
 NOW = "2026-11-25T12:00:00Z"
@@ -138,3 +138,6 @@ def test_a_waiting_vm_is_built_halted_and_reports_capacity_limit() -> None:
     assert (conditions["Ready"].status, conditions["Ready"].reason) == ("False", "CapacityLimit")
     assert conditions["Scheduled"].message == "the limit is 3"
     assert status.state == "Starting"
+
+    assert transition_event(VirtualMachineStatus(), status) == ("Warning", "CapacityLimit", "the limit is 3")
+    assert transition_event(status, status) is None, "one Warning when it starts to wait, not one per reconcile"

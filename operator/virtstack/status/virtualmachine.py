@@ -14,7 +14,7 @@ from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
 from ..builders.rootdisk import RootDiskPlan
 from .capacity import CAPACITY_LIMIT, unscheduled_conditions
 from .migration import MigrationObserved, migrated, migrating_condition, migration_running
-from .quota import launcher_refusal
+from .quota import QUOTA_EXCEEDED, launcher_refusal
 from .reinstall import reinstall_pending
 from .resize import resize_condition
 
@@ -367,15 +367,22 @@ def in_progress(status: VirtualMachineStatus) -> bool:
     return status.state in IN_PROGRESS and ready is not None and ready.reason in _PROGRESS_REASONS
 
 
+HELD_BACK = (CAPACITY_LIMIT, QUOTA_EXCEEDED)
+
+
 def transition_event(previous: VirtualMachineStatus, current: VirtualMachineStatus) -> tuple[str, str, str] | None:
     """(type, reason, note) of the Event for a state the VM arrived in; None when the state stayed.
 
     A state on the way (Creating, Starting, Stopping) is in the status but makes no Event: the
-    Event comes when the VM arrives, and says where from.
+    Event comes when the VM arrives, and says where from. A VM held back on its way (the capacity
+    limit, its namespace's quota) makes a Warning when it starts to wait.
     """
+    ready = next((c for c in current.conditions if c.type == READY), None)
+    if ready is not None and ready.reason in HELD_BACK:
+        was = next((c.reason for c in previous.conditions if c.type == READY), None)
+        return None if was == ready.reason else ("Warning", ready.reason, ready.message)
     if current.state is None or current.state == previous.state or current.state in IN_PROGRESS:
         return None
-    ready = next((c for c in current.conditions if c.type == READY), None)
     kind = "Warning" if current.state in (VMState.DOWN, VMState.ERROR) else "Normal"
     was = previous.state.value if previous.state else "new"
     note = f"{was} -> {current.state.value}" + (f": {ready.message}" if ready is not None else "")
