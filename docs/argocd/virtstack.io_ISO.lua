@@ -22,7 +22,9 @@ if ready.status == "True" then
   return hs
 end
 hs.message = ready.reason .. ": " .. (ready.message or "")
-if obj.status.phase == "Failed" then
+-- Failed, or an import that keeps failing while CDI retries: Degraded; else (Pending, Downloading, Verifying) Progressing.
+local failing = {UrlRefused = true, ChecksumMismatch = true, DownloadFailed = true, DownloadFailing = true}
+if obj.status.phase == "Failed" or failing[ready.reason] then
   hs.status = "Degraded"
 end
 return hs

@@ -22,10 +22,11 @@ if ready.status == "True" then
   return hs
 end
 hs.message = ready.reason .. ": " .. (ready.message or "")
--- On the way (transitions, a root disk being prepared, waiting for room): Progressing; else Degraded.
+-- On the way (transitions, a root disk being prepared, waiting for room or for its ISO): Progressing;
+-- else Degraded.
 local progressing = {
   Creating = true, Starting = true, Stopping = true, Migrating = true, Destroying = true,
-  Running = true, Stopped = true, Provisioning = true, CapacityLimit = true,
+  Running = true, Stopped = true, Provisioning = true, CapacityLimit = true, ISONotReady = true,
 }
 if not progressing[ready.reason] then
   hs.status = "Degraded"

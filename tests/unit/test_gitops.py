@@ -76,7 +76,12 @@ def test_not_yet_seen_or_stale_is_progressing_and_ready_is_healthy(kind: str) ->
         ("VMSnapshot", "Timeout", {"phase": "Failed"}, "Degraded"),
         ("VMSnapshot", "RevertFailed", {"phase": "Ready"}, "Degraded"),
         ("ISO", "Downloading", {"phase": "Downloading"}, "Progressing"),
-        ("ISO", "ImportFailed", {"phase": "Failed"}, "Degraded"),
+        ("ISO", "Verifying", {"phase": "Downloading"}, "Progressing"),
+        ("ISO", "DownloadFailing", {"phase": "Downloading"}, "Degraded"),
+        ("ISO", "ChecksumMismatch", {"phase": "Failed"}, "Degraded"),
+        ("ISO", "UrlRefused", {"phase": "Failed"}, "Degraded"),
+        ("VirtualMachine", "ISONotReady", {"state": "Creating"}, "Progressing"),
+        ("VirtualMachine", "ISOUnusable", {"state": "Error"}, "Degraded"),
     ],
 )
 def test_failures_are_degraded_and_work_in_progress_is_progressing(kind, reason, status, verdict) -> None:

@@ -246,7 +246,9 @@ def parser() -> argparse.ArgumentParser:
         if name == "reset-keys":
             action.add_argument("keypairs", nargs="+", metavar="KEYPAIR", help="SSHKeyPair names")
         if name == "attach-iso":
-            action.add_argument("iso", help="the ISO")
+            action.add_argument(
+                "iso", help="the ISO: its name, or namespace/name for a public ISO of another namespace"
+            )
         action.set_defaults(run=run_vm_action)
 
     snapshot = commands.add_parser("snapshot", help="take a VM snapshot (a VMSnapshot)")
