@@ -294,7 +294,8 @@ def vsvm(name: str, state: str, **spec: object) -> dict:
 
 
 def vm_lifecycle(cluster: Cluster, namespace: str) -> None:
-    """A generated key pair (a Secret), a VM with an exposed port (a Service) Running, stopped, deleted."""
+    """A generated key pair (a Secret), a VM with an exposed port (a Service) Running, snapshotted beyond
+    the limit (maxSnapshotsPerVM 1) and reverted, stopped, deleted."""
     cluster.apply(
         {"apiVersion": "virtstack.io/v1alpha1", "kind": "SSHKeyPair", "metadata": {"name": "deploy"},
          "spec": {"keyType": "ed25519"}},
@@ -328,6 +329,7 @@ def vm_lifecycle(cluster: Cluster, namespace: str) -> None:
         done = "lastMigratedAt" if "migration" in request else "lastReinstalledAt"
         wait_for(lambda done=done: status_of(cluster, namespace).get(done) == requested, 60, f"{done} {requested}")
         wait_for(in_state("Running"), 60, "vsvm lifecycle Running and Ready again")
+    snapshots(cluster, namespace)
     cluster.apply(vsvm("lifecycle", "Stopped", **extras), namespace=namespace)
     wait_for(in_state("Stopped"), 60, "vsvm lifecycle Stopped and Ready")
     cluster.kubectl("delete", "vsvm", "lifecycle", "-n", namespace, "--wait=true", "--timeout=60s")
@@ -342,6 +344,29 @@ def status_of(cluster: Cluster, namespace: str) -> dict:
     return (cluster.get("vsvm", "lifecycle", namespace) or {}).get("status") or {}
 
 
+def snapshots(cluster: Cluster, namespace: str) -> None:
+    """Two snapshots with a limit of one (the first is deleted), and a revert to the second."""
+
+    def snapshot(name: str, **spec: object) -> dict:
+        spec = {"virtualMachine": "lifecycle", **spec}
+        return {"apiVersion": "virtstack.io/v1alpha1", "kind": "VMSnapshot", "metadata": {"name": name}, "spec": spec}
+
+    def phase(name: str) -> str | None:
+        return ((cluster.get("vssnap", name, namespace) or {}).get("status") or {}).get("phase")
+
+    cluster.apply(snapshot("first"), namespace=namespace)
+    wait_for(lambda: phase("first") == "Ready", 60, "VMSnapshot first Ready")
+    cluster.apply(snapshot("second"), namespace=namespace)
+    wait_for(lambda: cluster.get("vssnap", "first", namespace) is None, 60, "the oldest beyond the limit deleted")
+    requested = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cluster.apply(snapshot("second", revertRequestedAt=requested), namespace=namespace)
+    wait_for(
+        lambda: cluster.get("vssnap", "second", namespace)["status"].get("lastRevertedAt") == requested,
+        90,
+        "the VM reverted to VMSnapshot second",
+    )
+
+
 def writes_by(cluster: Cluster, username: str) -> set[tuple[str, str, str, str, int, str]]:
     """(verb, API group, resource, subresource, response code, RBAC decision) of each write audited from a user."""
     path = Path(cluster.plane.run_dir) / AUDIT_LOG
@@ -353,6 +378,18 @@ def writes_by(cluster: Cluster, username: str) -> set[tuple[str, str, str, str, 
         for e in events
         if e.get("stage") == "ResponseComplete" and e["user"]["username"] == username
     }  # fmt: skip
+
+
+def snapshots_written_by_others(cluster: Cluster, username: str) -> bool:
+    """Whether another operator (the session's cluster-admin one, say) also carried out VMSnapshots."""
+    path = Path(cluster.plane.run_dir) / AUDIT_LOG
+    return any(
+        e.get("stage") == "ResponseComplete"
+        and e["user"]["username"] != username
+        and e.get("userAgent", "").startswith("virtstack/")
+        and e.get("objectRef", {}).get("resource") == "vssnapshots"
+        for e in map(json.loads, path.read_text().splitlines())
+    )
 
 
 def reconciled_elsewhere(cluster: Cluster, namespace: str) -> bool:
@@ -413,6 +450,14 @@ def assert_allowed_everything(cluster: Cluster, log_path: Path, username: str) -
         assert ("patch", "virtstack.io", "sshkeypairs", "status") in succeeded, writes
         assert ("create", "kubevirt.io", "virtualmachineinstancemigrations", "") in succeeded, writes
         assert {("", "secrets"), ("", "services")} <= {(w[1], w[2]) for w in succeeded}, writes
+        if not snapshots_written_by_others(cluster, username):  # a create-once object is made by one operator
+            assert {
+                ("patch", "virtstack.io", "vssnapshots", ""),  # the VM's owner reference
+                ("delete", "virtstack.io", "vssnapshots", ""),  # beyond maxSnapshotsPerVM
+                ("patch", "virtstack.io", "vssnapshots", "status"),
+                ("create", "snapshot.kubevirt.io", "virtualmachinesnapshots", ""),
+                ("create", "snapshot.kubevirt.io", "virtualmachinerestores", ""),
+            } <= succeeded, writes
 
 
 @pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
@@ -454,6 +499,7 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     config = tmp_path / "config.yaml"
     chart_config = yaml.safe_load(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
     chart_config["metrics"]["port"] = free_port()  # the pod's own port; here, one free on this machine
+    chart_config["maxSnapshotsPerVM"] = 1  # so that the lifecycle deletes a snapshot too
     config.write_text(yaml.safe_dump(chart_config))
     log_path = tmp_path / "operator.log"
     container = deployment(cluster, fullname, namespace)["spec"]["template"]["spec"]["containers"][0]

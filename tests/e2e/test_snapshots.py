@@ -13,6 +13,7 @@ from virtstack_testbed.stack import SIMULATOR, start_simulator
 from virtstack_testbed.testing import Cluster, condition, wait_for
 
 from .conftest import OPERATOR_SETTINGS
+from .test_reconcile_writes import settled
 from .test_vm_lifecycle import running_vmi_uid, status_of, vmi_uid, wait_state
 from .test_walking_skeleton import vsvm
 
@@ -256,3 +257,58 @@ def test_cloudstack_limits_memory_snapshots_dropped_on_resize_and_no_iso_change_
     wait_for(lambda: "parent" not in snap(cluster, namespace, "disks")["status"], 30, "the chain re-linked")
     dropped = events(cluster, namespace, "MemorySnapshotDropped")
     assert dropped and "with-memory" in dropped[0]["note"] and "cpu=4" in dropped[0]["note"]
+
+
+def test_a_revert_survives_an_operator_crash(cluster: Cluster, namespace: str, operator) -> None:
+    cluster.apply(vsvm("crash"), namespace=namespace)
+    wait_state(cluster, namespace, "crash", "Running")
+    take(cluster, namespace, "c1", "crash")
+    requested = revert(cluster, namespace, "c1", "crash")
+    wait_for(lambda: cluster.list(KUBEVIRT_RESTORES, namespace), 30, "the restore created")
+    operator.kill()
+    operator.start()
+    wait_for(
+        lambda: snap(cluster, namespace, "c1")["status"].get("lastRevertedAt") == requested, 90, "the revert finished"
+    )
+    wait_state(cluster, namespace, "crash", "Running")
+    assert len(cluster.list(KUBEVIRT_RESTORES, namespace)) == 1, "one restore per request, crash or not"
+    assert len(cluster.list(KUBEVIRT_SNAPSHOTS, namespace)) == 1
+
+
+@pytest.mark.simulator
+def test_a_settled_snapshot_is_reconciled_without_writes(cluster: Cluster, namespace: str, operator) -> None:
+    cluster.apply(vsvm("quiet"), namespace=namespace)
+    wait_state(cluster, namespace, "quiet", "Running")
+    before = settled(cluster, namespace)
+    take(cluster, namespace, "still", "quiet")
+    after_snapshot = settled(cluster, namespace)
+    cost = sorted((w.verb, w.resource, w.subresource) for w in after_snapshot[len(before) :])
+    print(f"operator writes for one snapshot: {len(cost)}: {cost}")
+    assert ("create", "virtualmachinesnapshots", "") in cost
+    cluster.kubectl("annotate", "vssnap", "still", "-n", namespace, "example.com/touched=yes")
+    cluster.kubectl("annotate", KUBEVIRT_SNAPSHOTS, "still", "-n", namespace, "example.com/touched=yes")
+    assert settled(cluster, namespace) == after_snapshot, "a reconcile with nothing to change wrote"
+
+
+@pytest.mark.simulator
+def test_no_snapshot_starts_while_the_vm_migrates(cluster: Cluster, namespace: str, operator) -> None:
+    cluster.apply(vsvm("mover"), namespace=namespace)
+    wait_state(cluster, namespace, "mover", "Running")
+    cluster.kubectl("annotate", "-n", namespace, "vmi/mover", "simulator.virtstack.io/migration-seconds=6")
+    requested = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moving = vsvm("mover")
+    moving["spec"]["migration"] = {"requestedAt": requested}
+    cluster.apply(moving, namespace=namespace)
+
+    def migrating() -> bool:
+        vmi = cluster.get("virtualmachineinstances.kubevirt.io", "mover", namespace) or {}
+        state = (vmi.get("status") or {}).get("migrationState") or {}
+        return bool(state) and not state.get("completed")
+
+    wait_for(migrating, 30, "the VMI migrating")
+    cluster.apply(snapshot("during", "mover"), namespace=namespace)
+    waiting = wait_snapshot(cluster, namespace, "during", "Pending")
+    assert condition(waiting, "Ready")["reason"] == "VirtualMachineMigrating"
+    assert cluster.get(KUBEVIRT_SNAPSHOTS, "during", namespace) is None
+    wait_for(lambda: status_of(cluster, namespace, "mover").get("lastMigratedAt") == requested, 60, "migrated")
+    assert wait_snapshot(cluster, namespace, "during")["status"]["readyToUse"] is True

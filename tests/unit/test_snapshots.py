@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from virtstack.api.crd import KINDS
 from virtstack.api.settings import Settings
-from virtstack.api.virtualmachine import Resources, VirtualMachineSpec
+from virtstack.api.virtualmachine import Resources, VirtualMachineSpec, VirtualMachineStatus
 from virtstack.api.vmsnapshot import VMSnapshotStatus
 from virtstack.builders.kubevirt_vm import ATTACHED_ISO_ANNOTATION, VMInputs, build_kubevirt_vm
 from virtstack.builders.snapshot import (
@@ -20,6 +20,7 @@ from virtstack.builders.snapshot import (
     snapshot_owner_patch,
 )
 from virtstack.objects import merge_patch
+from virtstack.status.virtualmachine import Observed, compute_status
 from virtstack.status.vmsnapshot import (
     LAST_RESTORE_ANNOTATION,
     Snapshot,
@@ -338,7 +339,7 @@ def test_the_vm_counts_its_snapshots_and_names_the_current_one() -> None:
         vmsnap("bad", 2, {"phase": "Failed"}),
     ]
     summary = summarize(snapshots, kubevirt_vm())
-    assert (summary.count, summary.current, summary.hold) == (2, "s2", False)
+    assert (summary.count, summary.current, summary.reverting_to) == (2, "s2", None)
 
 
 def test_no_iso_attached_or_detached_while_snapshots_exist() -> None:
@@ -357,3 +358,14 @@ def test_no_iso_attached_or_detached_while_snapshots_exist() -> None:
 def build_kubevirt_vm_annotations(spec: VirtualMachineSpec) -> dict:
     inputs = VMInputs("web", "ns", "vm-uid", spec, Settings(), "i-1")
     return build_kubevirt_vm(inputs)["metadata"].get("annotations", {})
+
+
+def test_a_vm_held_for_a_revert_says_so_and_is_built_halted() -> None:
+    spec = VirtualMachineSpec.model_validate(VM_SPEC)
+    held = VMInputs("web", "ns", "vm-uid", spec, Settings(), "i-1", halted=True)
+    assert build_kubevirt_vm(held)["spec"]["runStrategy"] == "Halted"
+    seen = Observed(kubevirt_vm=kubevirt_vm("Stopped"), vmi=None, instance_name="i-1", reverting_to="s1")
+    status = compute_status(1, spec, seen, VirtualMachineStatus())
+    ready_condition = next(c for c in status.conditions if c.type == "Ready")
+    assert (ready_condition.status.value, ready_condition.reason) == ("False", "Reverting")
+    assert "VMSnapshot s1" in ready_condition.message

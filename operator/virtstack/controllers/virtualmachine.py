@@ -163,13 +163,16 @@ class VirtualMachineController(Controller):
             # Built from the source the root disk comes from: a source edit alone waits for a reinstall.
             resolved = await self._resolve(key, uid, spec.model_copy(update={"source": disk.source}), name_of_instance)
         if not isinstance(resolved, Blocked):
-            resolved = replace(resolved, halted=snapshots.hold)
+            resolved = replace(resolved, halted=snapshots.reverting_to is not None)
         if isinstance(resolved, Blocked):
             self.capacity.blocked(key)
             status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)
         else:
             try:
-                status = compute_status(generation, spec, await self._apply_children(key, resolved, disk), previous)
+                observed = await self._apply_children(key, resolved, disk)
+                status = compute_status(
+                    generation, spec, replace(observed, reverting_to=snapshots.reverting_to), previous
+                )
             except ApiException as error:
                 if not refused_as_invalid(error):
                     raise  # conflicts, throttling, outages: the work queue retries with backoff

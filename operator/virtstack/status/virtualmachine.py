@@ -72,6 +72,7 @@ class Observed:
     migration: MigrationObserved | None = None  # the current migration request, when there is one
     root_disk: RootDiskPlan | None = None  # what the root disk is made from, and whether it is being replaced
     workload_updates: list[dict] = field(default_factory=list)  # KubeVirt's hotplug migrations of the VMI
+    reverting_to: str | None = None  # the VMSnapshot a running revert holds the VM halted for
 
 
 def compute_status(
@@ -101,7 +102,11 @@ def compute_status(
     host = (vmi or {}).get("status", {}).get("nodeName") if placed else None
     printable = ((kubevirt_vm or {}).get("status") or {}).get("printableStatus")
     disk = root_disk_name(observed.vm_name)
-    ready = _ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for, printable, disk)
+    ready = (
+        _reverting(observed.reverting_to, generation, now)
+        if observed.reverting_to is not None
+        else _ready(spec, state, vmi, in_sync, generation, now, observed.host_down_for, printable, disk)
+    )
     conditions = _ready_and_scheduled(ready, spec, observed, generation, now)
     if (size := _size(spec, observed, generation, now)) is not None:
         conditions.append(size)
@@ -246,6 +251,18 @@ def _ready(
         message = f"the VM is {state.value.lower()}; wanted {wanted.value}"
     return Condition(
         type=READY, status=status, reason=reason, message=message, observedGeneration=generation, lastTransitionTime=now
+    )
+
+
+def _reverting(snapshot: str, generation: int, now: str) -> Condition:
+    return Condition(
+        type=READY,
+        status=ConditionStatus.FALSE,
+        reason="Reverting",
+        message=f"being reverted to VMSnapshot {snapshot}: kept stopped until KubeVirt has restored it, "
+        "then set to spec.state again",
+        observedGeneration=generation,
+        lastTransitionTime=now,
     )
 
 

@@ -107,8 +107,10 @@ def _condition(kind: str, status: ConditionStatus, reason: str, message: str, ge
 def migrating(view: VMView) -> bool:
     """KubeVirt is moving the VM to another host (CloudStack takes no snapshot meanwhile)."""
     printable = ((view.kubevirt_vm or {}).get("status") or {}).get("printableStatus")
+    reported = ((view.vm or {}).get("status") or {}).get("state")
     state = ((view.vmi or {}).get("status") or {}).get("migrationState") or {}
-    return printable == "Migrating" or bool(state and not state.get("completed") and not state.get("failed"))
+    moving = bool(state and not state.get("completed") and not state.get("failed"))
+    return printable == "Migrating" or reported == "Migrating" or moving
 
 
 def _kubevirt_phase(snapshot: Snapshot) -> str | None:
@@ -520,14 +522,15 @@ class VMSnapshots:
 
     count: int  # not failed, not being deleted
     current: str | None
-    hold: bool  # a revert runs: the VM is kept halted until KubeVirt has restored it
+    reverting_to: str | None  # a revert runs: the VM is kept halted until KubeVirt has restored it
 
 
 def summarize(snapshots: list[dict], kubevirt_vm: dict | None) -> VMSnapshots:
     live = [s for s in snapshots if not s["metadata"].get("deletionTimestamp")]
     kept = [s for s in live if (s.get("status") or {}).get("phase") != SnapshotPhase.FAILED]
     current = next((s["metadata"]["name"] for s in kept if (s.get("status") or {}).get("current")), None)
-    return VMSnapshots(len(kept), current, any(holds_vm(s, kubevirt_vm) for s in live))
+    reverting = next((s["metadata"]["name"] for s in live if holds_vm(s, kubevirt_vm)), None)
+    return VMSnapshots(len(kept), current, reverting)
 
 
 def disk_change_refusal(spec: VirtualMachineSpec, kubevirt_vm: dict | None, count: int) -> str | None:
