@@ -141,3 +141,19 @@ def test_a_waiting_vm_is_built_halted_and_reports_capacity_limit() -> None:
 
     assert transition_event(VirtualMachineStatus(), status) == ("Warning", "CapacityLimit", "the limit is 3")
     assert transition_event(status, status) is None, "one Warning when it starts to wait, not one per reconcile"
+
+
+def test_a_vm_halted_for_a_revert_keeps_its_room_and_starts_in_it_afterwards() -> None:
+    vms = {("a", "reverted"): vm("2026-11-25T12:00:01Z"), ("a", "waiting"): vm("2026-11-25T12:00:02Z")}
+    indexes = SimpleNamespace(
+        vms=index(vms), kubevirt_vms=index({("a", "reverted"): started()}), vmis={}, nodes=index({"h": HOST})
+    )
+    gate = CapacityGate(per_host=1)  # one host: a limit of one, held by "reverted"
+    assert gate.wait_message(("a", "waiting"), True, None, None, indexes) is not None
+    kubevirt_vm = started()
+    assert gate.wait_message(("a", "reverted"), True, kubevirt_vm, None, indexes, kept=True) is None
+    indexes.kubevirt_vms = index({("a", "reverted"): started("Halted")})  # halted: no VMI, the index shows no room
+    assert gate.wait_message(("a", "waiting"), True, None, None, indexes) is not None, "the room is kept"
+    assert gate.wait_message(("a", "reverted"), True, started("Halted"), None, indexes, kept=True) is None
+    assert gate.wait_message(("a", "reverted"), True, started("Halted"), None, indexes) is None, "starts again"
+    assert gate.wait_message(("a", "waiting"), True, None, None, indexes) is not None

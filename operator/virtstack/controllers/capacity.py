@@ -21,6 +21,7 @@ class CapacityGate:
     def __init__(self, per_host: int) -> None:
         self.per_host = per_host
         self._started: set[Key] = set()  # let start; the index may not show it yet
+        self._kept: set[Key] = set()  # halted by the operator for a while (a revert): they keep their room
         self._blocked: set[Key] = set()  # cannot be built: no place in the queue
         self._waiting: set[Key] = set()
         self._last: tuple[int, int | None] | None = None
@@ -33,12 +34,32 @@ class CapacityGate:
             if key in vms and wants_room(vms[key]) and not holds_room(kubevirt_vms.get(key), vmis.get(key))
         }
         nodes = [one(indexes.nodes, name) or {} for name in indexes.nodes]
-        return plan_capacity(vms, kubevirt_vms, vmis, nodes, self.per_host, self._started, self._blocked)
+        holding = self._started | self._kept
+        return plan_capacity(vms, kubevirt_vms, vmis, nodes, self.per_host, holding, self._blocked)
 
-    def wait_message(self, key: Key, wants_to_run: bool, kubevirt_vm: dict | None, vmi: dict | None, indexes: Any):
-        """None when the VM may run (or does not ask to); else why it waits. Records a start it allows."""
+    def wait_message(
+        self,
+        key: Key,
+        wants_to_run: bool,
+        kubevirt_vm: dict | None,
+        vmi: dict | None,
+        indexes: Any,
+        kept: bool = False,
+    ) -> str | None:
+        """None when the VM may run (or does not ask to); else why it waits. Records a start it allows.
+
+        `kept`: the operator halts the VM for a while (a revert) and starts it again afterwards: it
+        keeps the room it holds, which no waiting VM may take meanwhile."""
         self._blocked.discard(key)
-        if self.per_host <= 0 or not wants_to_run or holds_room(kubevirt_vm, vmi) or key in self._started:
+        if kept and (holds_room(kubevirt_vm, vmi) or key in self._started):
+            self._kept.add(key)
+        elif not kept and key in self._kept:
+            self._kept.discard(key)
+            self._started.add(key)  # the revert is over: it starts again in the room it kept
+        if self.per_host <= 0 or not wants_to_run or key in self._kept:
+            self._waiting.discard(key)
+            return None
+        if holds_room(kubevirt_vm, vmi) or key in self._started:
             self._waiting.discard(key)
             return None
         capacity = self.plan(indexes)
@@ -53,10 +74,12 @@ class CapacityGate:
         """The VM cannot be built now: it neither holds nor waits for room."""
         self._blocked.add(key)
         self._started.discard(key)
+        self._kept.discard(key)
         self._waiting.discard(key)
 
     def forget(self, key: Key) -> None:
         self._started.discard(key)
+        self._kept.discard(key)
         self._waiting.discard(key)
         self._blocked.discard(key)
 

@@ -297,7 +297,7 @@ class VirtualMachineController(Controller):
             if (found := one(indexes.groups, (namespace, g))) is not None
         }
         wants_to_run = inputs.spec.state is PowerState.RUNNING
-        waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes)
+        waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes, kept=inputs.halted)
         inputs = replace(
             inputs,
             held_size=held_size(inputs.spec, kubevirt_vm, vmi),
