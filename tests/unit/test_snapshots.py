@@ -369,3 +369,12 @@ def test_a_vm_held_for_a_revert_says_so_and_is_built_halted() -> None:
     ready_condition = next(c for c in status.conditions if c.type == "Ready")
     assert (ready_condition.status.value, ready_condition.reason) == ("False", "Reverting")
     assert "VMSnapshot s1" in ready_condition.message
+
+
+def test_a_revert_request_older_than_the_snapshot_is_ignored_and_said_so() -> None:
+    stale = ready("s1", 5, revertRequestedAt=stamp(1))
+    result = plan([stale])
+    assert result.create_restores == [] and result.statuses["s1"].phase.value == "Ready"
+    assert result.statuses["s1"].lastRevertedAt is None
+    ready_condition = result.statuses["s1"].conditions[0]
+    assert ready_condition.status.value == "True" and "older than the snapshot" in ready_condition.message

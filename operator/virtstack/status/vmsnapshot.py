@@ -142,10 +142,17 @@ def _restore_failure(restore: dict | None) -> str | None:
     return None
 
 
+def _stale_request(snapshot: Snapshot) -> bool:
+    """A revert request older than the snapshot itself (a manifest re-applied from Git after the
+    snapshot was re-created, say) cannot be meant for it: it is ignored, and said so."""
+    requested, created = snapshot.spec.revertRequestedAt, parse_time(snapshot.created)
+    return requested is not None and created is not None and requested < created
+
+
 def revert_pending(snapshot: Snapshot) -> bool:
     """A revert was asked for, is not carried out, and has not failed."""
     spec, stored = snapshot.spec, snapshot.stored
-    if spec.revertRequestedAt is None or stored.lastRevertedAt == spec.revertRequestedAt:
+    if spec.revertRequestedAt is None or stored.lastRevertedAt == spec.revertRequestedAt or _stale_request(snapshot):
         return False
     restore = _restore(snapshot, spec.revertRequestedAt)
     return not ((restore or {}).get("status") or {}).get("complete") and _restore_failure(restore) is None
@@ -309,7 +316,7 @@ def _plan_revert(snapshot: Snapshot, decided: _Decided, plan: Plan) -> None:
     requested = spec.revertRequestedAt
     wanted = restore_name(name, requested) if requested is not None else None
     plan.delete_restores += [r["metadata"]["name"] for r in snapshot.restores if r["metadata"]["name"] != wanted]
-    if requested is None or snapshot.stored.lastRevertedAt == requested:
+    if requested is None or snapshot.stored.lastRevertedAt == requested or _stale_request(snapshot):
         return
     restore = _restore(snapshot, requested)
     if ((restore or {}).get("status") or {}).get("complete"):
@@ -452,7 +459,9 @@ def _status(
     kubevirt_status = (snapshot.kubevirt or {}).get("status") or {}
     ready_to_use = phase in (SnapshotPhase.READY, SnapshotPhase.REVERTING) and _ready_to_use(snapshot)
     if phase is SnapshotPhase.READY and not_ready is None:
-        ready = _condition(READY, ConditionStatus.TRUE, "Ready", _ready_message(spec, last_reverted), generation, now)
+        ready = _condition(
+            READY, ConditionStatus.TRUE, "Ready", _ready_message(snapshot, last_reverted), generation, now
+        )
     else:
         reason, message = not_ready or (phase.value, "")
         ready = _condition(READY, ConditionStatus.FALSE, reason, message, generation, now)
@@ -479,9 +488,15 @@ def _status(
     )
 
 
-def _ready_message(spec: VMSnapshotSpec, last_reverted: datetime | None) -> str:
+def _ready_message(snapshot: Snapshot, last_reverted: datetime | None) -> str:
+    spec = snapshot.spec
     if spec.revertRequestedAt is not None and last_reverted == spec.revertRequestedAt:
         return f"VirtualMachine {spec.virtualMachine} was reverted to this snapshot"
+    if _stale_request(snapshot):
+        return (
+            "spec.revertRequestedAt is older than the snapshot, so it is ignored: set it to the current time "
+            "to revert the VM to this snapshot"
+        )
     return "the snapshot is taken: the VM can be reverted to it (spec.revertRequestedAt)"
 
 
