@@ -23,6 +23,14 @@ def migrations(cluster: Cluster, namespace: str, vm: str) -> list[dict]:
     return cluster.list("virtualmachineinstancemigrations.kubevirt.io", namespace, selector=f"virtstack.io/vm={vm}")
 
 
+def operator_events(cluster: Cluster, namespace: str, vm: str, reason: str) -> list[str]:
+    return [
+        e["note"]
+        for e in cluster.list("events.events.k8s.io", namespace)
+        if (e["regarding"]["name"], e["reason"], e["reportingController"]) == (vm, reason, "virtstack.io/operator")
+    ]
+
+
 def migrating(cluster: Cluster, namespace: str, vm: str, **fields: str) -> dict:
     """The VM's Migrating condition once it has these fields."""
     return wait_for(
@@ -58,6 +66,9 @@ def test_migration_moves_the_vm_to_the_chosen_host_once(cluster: Cluster, namesp
     ended = migrating(cluster, namespace, "mover", status="False")
     assert ended["reason"] == "Migrated" and f"from {source} to {target}" in ended["message"]
 
+    notes = wait_for(lambda: operator_events(cluster, namespace, "mover", "Migrated"), 30, "a Migrated Event")
+    (note,) = notes
+    assert f"live-migrated from {source} to {target}" in note and f"spec.migration.requestedAt {requested}" in note
     (vmim,) = migrations(cluster, namespace, "mover")
     assert vmim["metadata"]["name"] == f"mover-migration-{''.join(c for c in requested if c.isdigit())}"
     assert vmim["spec"] == {"vmiName": "mover", "addedNodeSelector": {"kubernetes.io/hostname": target}}

@@ -21,6 +21,7 @@ from virtstack.builders.rootdisk import (
     plan_root_disk,
     with_root_disk,
 )
+from virtstack.status.lifecycle import request_events
 from virtstack.status.migration import MigrationObserved
 from virtstack.status.virtualmachine import Observed, compute_status
 
@@ -271,3 +272,18 @@ def test_a_reinstall_waits_while_vm_snapshots_exist() -> None:
     assert plan.source == spec().source and not plan.halt and not plan.reinstalled
     assert plan.pending_reason == SNAPSHOTS_EXIST and "2 VMSnapshot(s)" in plan.pending_message
     assert plan_root_disk(request, installed, data_volume(), running_vmi()).halt, "without snapshots it proceeds"
+
+
+def test_a_carried_out_request_makes_one_event() -> None:
+    before = VirtualMachineStatus(state=VMState.MIGRATING, host="host-b")
+    migrated = {"type": "Migrating", "status": "False", "reason": "Migrated", "lastTransitionTime": REQUESTED}
+    migrated["message"] = "live-migrated from host-a to host-b (VirtualMachineInstanceMigration web-migration-1)"
+    after = VirtualMachineStatus.model_validate(
+        {"state": "Running", "host": "host-b", "lastMigratedAt": REQUESTED, "conditions": [migrated]}
+    )
+    assert request_events(before, after) == [
+        ("Normal", "Migrated", f"{migrated['message']}; spec.migration.requestedAt {REQUESTED}")
+    ]
+    assert request_events(after, after) == [], "a rerun posts nothing"
+    reinstalled = after.model_copy(update={"lastReinstalledAt": after.lastMigratedAt})
+    assert [reason for _, reason, _ in request_events(after, reinstalled)] == ["Reinstalled"]

@@ -45,6 +45,7 @@ from ..kube import Kube, refusal_message, refused_as_invalid
 from ..objects import needs_apply, stamped
 from ..status.hosts import HostHealth, host_health
 from ..status.iso import VM_ISO_NOT_READY, VM_ISO_UNUSABLE, VM_URL_REFUSED
+from ..status.lifecycle import request_events
 from ..status.virtualmachine import (
     GPU_PROFILE_MISSING,
     REFUSED,
@@ -241,6 +242,8 @@ class VirtualMachineController(Controller):
             return
         await self.write_status(vm, status)
         if (event := transition_event(previous, status)) is not None:
+            await self.kube.post_event(vm, *event)
+        for event in request_events(previous, status):
             await self.kube.post_event(vm, *event)
 
     def _public_keys(self, namespace: str, spec: VirtualMachineSpec) -> tuple[dict[str, str], str | None]:
