@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from virtstack_testbed.testing import Cluster, condition, wait_for
 
+from .test_isos import Server, http_server, iso, wait_phase  # noqa: F401 - a fixture
 from .test_migration import now, operator_events
 from .test_snapshots import snapshot, wait_snapshot
 from .test_vm_lifecycle import running_vmi_uid, status_of, vm_with, wait_state
@@ -219,3 +220,37 @@ def test_a_reinstall_waits_while_vm_snapshots_exist(cluster: Cluster, namespace:
     cluster.kubectl("delete", "vssnap", "before", "-n", namespace)
     wait_for(lambda: status_of(cluster, namespace, "kept").get("lastReinstalledAt") == requested, 90, "reinstalled")
     assert root_pvc_uid(cluster, namespace, "kept") not in (None, disk)
+
+
+def test_an_iso_vm_reinstalls_from_another_iso_and_refuses_a_template(
+    cluster: Cluster,
+    namespace: str,
+    http_server: Server,  # noqa: F811 - the ISO tests' fixture
+) -> None:
+    for name in ("installer", "installer-2"):
+        cluster.apply(iso(name, http_server.url("installer.iso")), namespace=namespace)
+    for name in ("installer", "installer-2"):
+        wait_phase(cluster, namespace, name, "Ready")
+    cluster.apply(vm_with("desk", source={"iso": {"name": "installer"}}, rootDisk={"size": "2Gi"}), namespace=namespace)
+    wait_state(cluster, namespace, "desk", "Running", timeout=90)
+    disk = root_pvc_uid(cluster, namespace, "desk")
+
+    requested = now()
+    second = {"iso": {"name": "installer-2"}}
+    cluster.apply(
+        vm_with("desk", source=second, rootDisk={"size": "2Gi"}, reinstallRequestedAt=requested), namespace=namespace
+    )
+    wait_for(lambda: status_of(cluster, namespace, "desk").get("lastReinstalledAt") == requested, 90, "reinstalled")
+    wait_state(cluster, namespace, "desk", "Running")
+    assert root_pvc_uid(cluster, namespace, "desk") not in (None, disk), "a new blank root disk"
+    templates = cluster.get("virtualmachines.kubevirt.io", "desk", namespace)["spec"]["dataVolumeTemplates"]
+    assert {"pvc": {"namespace": namespace, "name": "installer-2-iso"}} in [t["spec"]["source"] for t in templates]
+
+    golden(cluster, namespace, "base")
+    cluster.apply(
+        vm_with("desk", source=from_pvc("base"), rootDisk={"size": "2Gi"}, reinstallRequestedAt=now()),
+        namespace=namespace,
+    )
+    refused = reinstall_pending(cluster, namespace, "desk", "KindChangeRefused")
+    assert "from ISO to template" in refused["message"]
+    assert status_of(cluster, namespace, "desk")["state"] == "Running"
