@@ -137,3 +137,36 @@ def test_deleting_a_group_then_restarting_a_member_removes_the_constraint_and_di
     assert "podAntiAffinity" not in (cluster.get("vmi", "apart-b", namespace)["spec"].get("affinity") or {})
     assert cluster.get("vmi", "apart-a", namespace)["metadata"]["uid"] == vmi_uid["apart-a"], "apart-a undisturbed"
     assert status_of(cluster, namespace, "apart-a")["host"] == first["apart-a"]["host"]
+
+
+def test_joining_a_group_while_running_applies_at_the_next_start(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(affinity_group("later"), namespace=namespace)
+    cluster.apply(vm_with("joiner"), namespace=namespace)
+    wait_state(cluster, namespace, "joiner", "Running")
+    first = cluster.get("vmi", "joiner", namespace)["metadata"]["uid"]
+    cluster.apply(vm_with("joiner", affinityGroups=["later"]), namespace=namespace)
+    restart = wait_for(
+        lambda: condition(cluster.get("vsvm", "joiner", namespace), "RestartRequired"), 30, "RestartRequired"
+    )
+    assert (restart["status"], restart["reason"]) == ("True", "AffinityGroupsChanged")
+    assert "joins AffinityGroup later when it next starts" in restart["message"]
+    groups = condition(cluster.get("vsvm", "joiner", namespace), "AffinityGroups")
+    assert (groups["status"], groups["reason"]) == ("False", "PendingRestart")
+    vmi = cluster.get("vmi", "joiner", namespace)
+    assert vmi["metadata"]["uid"] == first and "ag.virtstack.io/later" not in vmi["metadata"]["labels"]
+
+    cluster.apply(
+        vm_with("joiner", affinityGroups=["later"], rebootRequestedAt="2026-11-25T17:00:00Z"), namespace=namespace
+    )
+    wait_for(
+        lambda: condition(cluster.get("vsvm", "joiner", namespace), "RestartRequired") is None,
+        60,
+        "RestartRequired cleared by the start",
+    )
+    assert cluster.get("vmi", "joiner", namespace)["metadata"]["labels"]["ag.virtstack.io/later"] == "member"
+    applied = wait_for(
+        lambda: (c := condition(cluster.get("vsvm", "joiner", namespace), "AffinityGroups")) and c["status"] == "True",
+        30,
+        "the group applied",
+    )
+    assert applied

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from virtstack.api.affinitygroup import AffinityGroupSpec, AffinityGroupStatus
-from virtstack.builders.affinity import group_labels, pod_affinity
+from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+from virtstack.builders.affinity import group_labels, membership_change, pod_affinity
 from virtstack.status.affinitygroup import group_status
+from virtstack.status.virtualmachine import Observed, compute_status
 
 
 def group(kind: str = "HostAntiAffinity", enforcement: str = "Required", topology: str = "Host") -> AffinityGroupSpec:
@@ -64,3 +66,26 @@ def test_vms_listing_finds_the_namespaces_vms_that_name_it() -> None:
     }
     assert vms_listing(vms, "a", "affinityGroups", "spread") == [("a", "web-1"), ("a", "web-2")]
     assert vms_listing(vms, "a", "sshKeyPairs", "spread") == []
+
+
+def running_vmi(*groups: str, phase: str = "Running") -> dict:
+    return {"metadata": {"labels": group_labels(dict.fromkeys(groups, group()))}, "status": {"phase": phase}}
+
+
+def test_membership_changes_of_a_running_vm_wait_for_its_next_start() -> None:
+    assert membership_change(running_vmi("a"), {"a": group()}) is None
+    assert membership_change(running_vmi("a"), {"a": group(), "b": group()}) == "joins AffinityGroup b"
+    assert membership_change(running_vmi("a", "c"), {"b": group()}) == (
+        "joins AffinityGroup b; leaves AffinityGroup a, c"
+    )
+    assert membership_change(running_vmi("a", phase="Succeeded"), {}) is None, "nothing runs"
+    assert membership_change(None, {"a": group()}) is None
+
+    spec = VirtualMachineSpec.model_validate({"source": {"template": {"image": "x"}}, "affinityGroups": ["b"]})
+    kubevirt_vm = {"spec": {"runStrategy": "Once"}, "status": {"printableStatus": "Running", "runStrategy": "Once"}}
+    observed = Observed(kubevirt_vm=kubevirt_vm, vmi=None, instance_name="i-1", groups_pending="joins AffinityGroup b")
+    conditions = {c.type: c for c in compute_status(1, spec, observed, VirtualMachineStatus(), "t").conditions}
+    restart = conditions["RestartRequired"]
+    assert (restart.status, restart.reason) == ("True", "AffinityGroupsChanged")
+    assert restart.message.startswith("the VM joins AffinityGroup b when it next starts")
+    assert (conditions["AffinityGroups"].status, conditions["AffinityGroups"].reason) == ("False", "PendingRestart")

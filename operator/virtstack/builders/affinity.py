@@ -40,3 +40,18 @@ def pod_affinity(groups: dict[str, AffinityGroupSpec]) -> dict:
                 {"weight": PREFERRED_WEIGHT, "podAffinityTerm": term}
             )
     return result
+
+
+def membership_change(vmi: dict | None, groups: dict[str, AffinityGroupSpec]) -> str | None:
+    """How the running VMI's groups (its pod labels, fixed at its start) differ from the groups the VM
+    is now built with; None when they agree or nothing runs. The difference applies at the next start."""
+    if vmi is None or vmi["metadata"].get("deletionTimestamp"):
+        return None
+    if (vmi.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return None
+    labels = vmi["metadata"].get("labels") or {}
+    running = {key.removeprefix(GROUP_LABEL_PREFIX) for key in labels if key.startswith(GROUP_LABEL_PREFIX)}
+    joins, leaves = sorted(set(groups) - running), sorted(running - set(groups))
+    changes = [f"joins AffinityGroup {', '.join(joins)}"] if joins else []
+    changes += [f"leaves AffinityGroup {', '.join(leaves)}"] if leaves else []
+    return "; ".join(changes) or None

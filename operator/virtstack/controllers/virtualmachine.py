@@ -20,6 +20,7 @@ from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus
 from ..builders.access import build_keys_secret, keys_pending, keys_secret_name
+from ..builders.affinity import membership_change
 from ..builders.cloudinit import (
     UserDataError,
     build_user_data_secret,
@@ -343,6 +344,7 @@ class VirtualMachineController(Controller):
             host_down_for=health.not_ready_for if health and health.down else None,
             resize_held=inputs.held_size is not None,
             missing_groups=[g for g in inputs.spec.affinityGroups if g not in groups],
+            groups_pending=membership_change(vmi, groups),
             keys_pending=keys_pending(inputs.public_keys, vmi) if inputs.public_keys else False,
             capacity_wait=waiting,
             migration=migration,

@@ -66,6 +66,7 @@ class Observed:
     host_down_for: float | None = None  # seconds the VM's host has not reported, once it counts as down
     resize_held: bool = False  # a dynamic resize waits: the guest agent is not connected
     missing_groups: list[str] = field(default_factory=list)  # listed AffinityGroups that do not exist
+    groups_pending: str | None = None  # how the running VMI's AffinityGroups differ: applies at the next start
     keys_pending: bool = False  # the running guest booted with other SSH keys than the VM lists
     vm_name: str = ""
     capacity_wait: str | None = None  # why the (N-1) capacity limit holds the start back
@@ -111,7 +112,7 @@ def compute_status(
     if (size := _size(spec, observed, generation, now)) is not None:
         conditions.append(size)
     if spec.affinityGroups:
-        conditions.append(_affinity_groups(observed.missing_groups, generation, now))
+        conditions.append(_affinity_groups(observed.missing_groups, observed.groups_pending, generation, now))
     if spec.sshKeyPairs:
         conditions.append(_ssh_keys(observed.keys_pending, generation, now))
     if observed.migration is not None:
@@ -311,6 +312,16 @@ def _restart_required(observed: Observed, generation: int, now: str) -> Conditio
         )
     conditions = ((observed.kubevirt_vm or {}).get("status") or {}).get("conditions", [])
     kubevirt = next((c for c in conditions if c["type"] == RESTART_REQUIRED and c["status"] == "True"), None)
+    if kubevirt is None and observed.groups_pending is not None:
+        return Condition(
+            type=RESTART_REQUIRED,
+            status=ConditionStatus.TRUE,
+            reason="AffinityGroupsChanged",
+            message=f"the VM {observed.groups_pending} when it next starts, as CloudStack changes the groups of "
+            "stopped VMs only (or set spec.rebootRequestedAt)",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
     if kubevirt is None:
         return None
     return Condition(
@@ -325,7 +336,16 @@ def _restart_required(observed: Observed, generation: int, now: str) -> Conditio
     )
 
 
-def _affinity_groups(missing: list[str], generation: int, now: str) -> Condition:
+def _affinity_groups(missing: list[str], pending: str | None, generation: int, now: str) -> Condition:
+    if not missing and pending is not None:
+        return Condition(
+            type=AFFINITY_GROUPS,
+            status=ConditionStatus.FALSE,
+            reason="PendingRestart",
+            message=f"the VM {pending} at its next start: the running VM is placed by its groups as they were",
+            observedGeneration=generation,
+            lastTransitionTime=now,
+        )
     if not missing:
         return Condition(
             type=AFFINITY_GROUPS,
