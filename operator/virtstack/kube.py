@@ -24,6 +24,9 @@ REPORTING_INSTANCE = socket.gethostname()[:128]
 STRICT = "Strict"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+# The API server gives up on a request after 60 s (--request-timeout): waiting longer means the
+# connection is stalled, and a worker waiting forever would never reconcile its key again.
+REQUEST_TIMEOUT_SECONDS = 60.0
 
 
 def refused_as_invalid(error: ApiException) -> bool:
@@ -49,9 +52,10 @@ def _split(api_version: str) -> tuple[str, str]:
 
 
 class CountingApiClient(client.ApiClient):
-    """Every request counted by verb, resource and response code (virtstack_api_requests_total)."""
+    """Every request counted by verb, resource and response code (virtstack_api_requests_total), none unbounded."""
 
     async def request(self, method: str, url: str, query_params=None, headers=None, **kwargs):  # noqa: ANN001
+        kwargs["_request_timeout"] = kwargs.get("_request_timeout") or REQUEST_TIMEOUT_SECONDS
         verb, resource = describe_request(method, url, query_params, (headers or {}).get("Content-Type", ""))
         try:
             response = await super().request(method, url, query_params=query_params, headers=headers, **kwargs)

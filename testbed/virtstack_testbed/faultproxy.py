@@ -3,7 +3,8 @@
 It terminates TLS with the API server's own serving certificate and opens one upstream TLS
 connection per client connection with the testbed's admin certificate, so the client sees the
 same server and keeps the same identity. Per client request it can answer itself instead of
-forwarding: 429 Too Many Requests (with Retry-After) or 409 Conflict, for a share of writes.
+forwarding: 429 Too Many Requests (with Retry-After) or 409 Conflict, for a share of writes; or
+never answer the first writes to a path (a stalled server, the connection left open).
 It can also mute the watches open at that moment: bytes stop flowing both ways while the
 sockets stay open, as a watch behind a stalled load balancer goes silent; watches opened
 afterwards work normally (so a client that gives up on a silent stream and reconnects recovers).
@@ -43,6 +44,7 @@ class Faults:
     injected: Counter = field(default_factory=Counter)  # status code -> how many answered by the proxy
     writes: Counter = field(default_factory=Counter)  # request path -> write attempts, injected or not
     watches: int = 0  # watch requests seen
+    stall: Counter = field(default_factory=Counter)  # path -> how many more writes to it get no answer ever
 
 
 class FaultProxy:
@@ -119,7 +121,13 @@ class FaultProxy:
                 if b"watch=true" in target or b"watch=1" in target:
                     self._watching.add(number)
                     self.faults.watches += 1
-                if (code := self._injected(verb, target)) is not None:
+                path = target.split(b"?", 1)[0].decode()
+                if verb in WRITE_VERBS and self.faults.stall[path] > 0:
+                    self.faults.stall[path] -= 1
+                    piping.cancel()  # nothing from upstream reaches the client, not even a close
+                    upstream_writer.close()
+                    await asyncio.Event().wait()  # a stalled server: no answer, the connection stays open
+                if (code := self._injected(verb, path)) is not None:
                     client_writer.write(_status_response(code))
                     await client_writer.drain()
                     continue
@@ -148,10 +156,10 @@ class FaultProxy:
         if number < self._mute_below and number in self._watching:
             await self._resume.wait()
 
-    def _injected(self, verb: bytes, target: bytes) -> int | None:
+    def _injected(self, verb: bytes, path: str) -> int | None:
         if verb not in WRITE_VERBS:
             return None
-        self.faults.writes[target.split(b"?", 1)[0].decode()] += 1
+        self.faults.writes[path] += 1
         draw = self.random.random()
         if draw < self.faults.throttle_share:
             code = 429

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from virtstack.kube import REQUEST_TIMEOUT_SECONDS
 from virtstack_testbed.faultproxy import FaultProxy
 from virtstack_testbed.testing import Cluster, condition, wait_for
 
@@ -82,3 +83,16 @@ def test_a_silent_watch_is_noticed_and_reopened(cluster: Cluster, namespace: str
         "a VM created while the watches were silent becomes Ready",
     )
     assert proxy.faults.watches > watches, "the watches were opened again"
+
+
+def test_a_write_that_is_never_answered_times_out_and_is_retried(cluster: Cluster, namespace: str, proxied) -> None:
+    proxy, _ = proxied
+    path = f"/apis/kubevirt.io/v1/namespaces/{namespace}/virtualmachines/stalled"
+    proxy.faults.stall[path] = 1  # the first apply of its KubeVirt VM hangs, connection open, no answer
+    cluster.apply(vsvm("stalled"), namespace=namespace)
+    wait_for(
+        lambda: ready(cluster, namespace, "stalled"),
+        REQUEST_TIMEOUT_SECONDS + 60,
+        "a VM whose first write was never answered becomes Ready",
+    )
+    assert proxy.faults.stall[path] == 0 and proxy.faults.writes[path] >= 1, "the stall happened, then a retry"
