@@ -27,7 +27,7 @@ from virtstack_testbed.processes import free_port
 from virtstack_testbed.simulator.bench import percentile
 from virtstack_testbed.stack import start_stack
 from virtstack_testbed.testing import kubevirt_vm
-from virtstack_testbed.topology import load_topology
+from virtstack_testbed.topology import Topology, load_topology
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "quay.io/containerdisks/cirros:0.6.2"
@@ -233,12 +233,23 @@ async def bench(count: int, plane) -> None:
         print(f"restart: writes with nothing changed     {operator_writes(plane) - before}  (goal 0)")
 
 
+def topology_for(count: int) -> Topology:
+    """The default hosts, grown to hold both waves (2N VMs): pods, and CPU and memory at KubeVirt's requests."""
+    topology = load_topology(default_topology())
+    per_host = 2 * count // len(topology.nodes) + 10
+    for host in topology.nodes:
+        host.pods = max(host.pods, per_host)
+        host.cpu = str(max(int(host.cpu), per_host // 5))  # 100m per vCPU (cpuAllocationRatio 10), with room
+        host.memory = f"{max(64, per_host // 2)}Gi"  # a launcher pod asks about 250 MiB for a 64 MiB guest
+    return topology
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--vms", type=int, default=100, help="how many VMs per wave (default 100)")
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="virtstack-bench-"))
-    plane = start_stack(run_dir / "plane", load_topology(default_topology()), log=lambda _: None)
+    plane = start_stack(run_dir / "plane", topology_for(args.vms), log=lambda _: None)
     try:
         plane.apply_files(REPO / "crds", REPO / ADMISSION_POLICIES)
         asyncio.run(bench(args.vms, plane))
