@@ -114,6 +114,26 @@ def test_names_hostname_group_and_os_type_reach_kubevirt(cluster: Cluster, names
     assert status_of(cluster, namespace, "named")["instanceName"] == status["instanceName"], "immutable"
 
 
+def test_guest_meta_data_reaches_the_launcher_pod_with_the_hosts_zone(cluster: Cluster, namespace: str) -> None:
+    """CloudStack's meta-data keys travel on a downward-API disk read from the launcher pod: the
+    annotations KubeVirt copies from the VMI, and the zone label the API server copies from the node
+    when the pod is bound (PodTopologyLabels, Kubernetes 1.35+)."""
+    cluster.apply(vm_with("meta", hostname="meta-01", resources={"cpu": 2, "memory": "2Gi"}), namespace=namespace)
+    status = wait_state(cluster, namespace, "meta", "Running")
+    pod = cluster.list("pods", namespace, selector="virtstack.io/vm=meta")[0]
+    annotations = pod["metadata"]["annotations"]
+    files = {
+        item["path"]: item["fieldRef"]["fieldPath"]
+        for volume in pod["spec"].get("volumes", [])
+        if volume["name"] == "metadata"
+        for item in volume["downwardAPI"]["items"]
+    }
+    seen = {path: annotations.get(field.split("'")[1]) for path, field in files.items() if "annotations" in field}
+    assert seen == {"instance-id": status["instanceName"], "local-hostname": "meta-01", "service-offering": "2vcpu-2Gi"}
+    assert files["availability-zone"] == "metadata.labels['topology.kubernetes.io/zone']"
+    assert status["zone"] and pod["metadata"]["labels"].get("topology.kubernetes.io/zone") == status["zone"]
+
+
 def test_user_data_inline_and_from_a_secret(cluster: Cluster, namespace: str) -> None:
     cluster.apply(vm_with("small", userData={"inline": "#cloud-config\nhostname: small\n"}), namespace=namespace)
     large = "#cloud-config\nwrite_files:\n" + "  - {path: /tmp/x, content: " + "y" * 4000 + "}\n"

@@ -34,6 +34,10 @@ def template(built: dict) -> dict:
     return built["spec"]["template"]["spec"]
 
 
+def volume(template_spec: dict, name: str) -> dict:
+    return next(v for v in template_spec["volumes"] if v["name"] == name)
+
+
 def kubevirt_vm(printable: str, strategy: str = "Once") -> dict:
     return {"spec": {"runStrategy": strategy}, "status": {"printableStatus": printable, "runStrategy": strategy}}
 
@@ -83,11 +87,37 @@ def test_kubevirt_vm_is_owned_labelled_and_named_like_ours() -> None:
         "virtstack.io/instance-name": "i-0001",
         "virtstack.io/display-name": "Web server",
         "virtstack.io/os-type": "Fedora 41",
+        "virtstack.io/hostname": "web",
+        "virtstack.io/service-offering": "2vcpu-4Gi",
     }
     domain = template(built)["domain"]
     assert domain["cpu"]["sockets"] == 2 and domain["memory"]["guest"] == "4Gi"
     assert template(built)["hostname"] == "web"
     assert [d["name"] for d in domain["devices"]["disks"]] == [v["name"] for v in template(built)["volumes"]]
+
+
+def test_guest_meta_data_disk_reads_cloudstacks_keys_from_the_launcher_pod() -> None:
+    built = build(spec(hostname="web-01", resources={"cpu": 4, "memory": "8Gi"}))
+    disks = template(built)["domain"]["devices"]["disks"]
+    assert {"name": "metadata", "disk": {"bus": "virtio"}} in disks
+    downward = volume(template(built), "metadata")["downwardAPI"]
+    assert downward["volumeLabel"] == "VSMETA"
+    files = {f["path"]: f["fieldRef"]["fieldPath"] for f in downward["fields"]}
+    annotations = built["spec"]["template"]["metadata"]["annotations"]
+    resolved = {
+        path: annotations[field.split("'")[1]]
+        for path, field in files.items()
+        if field.startswith("metadata.annotations")
+    }
+    assert resolved == {"instance-id": "i-0001", "local-hostname": "web-01", "service-offering": "4vcpu-8Gi"}
+    assert files["availability-zone"] == "metadata.labels['topology.kubernetes.io/zone']"
+
+
+def test_meta_data_service_offering_is_the_size_the_guest_boots_with() -> None:
+    """A live resize held back for the guest agent keeps the offering the guest has."""
+    resized = spec(dynamicScaling=True, resources={"cpu": 4, "memory": "8Gi"})
+    built = build_kubevirt_vm(VMInputs("web", "team-a", "uid-1", resized, Settings(), "i-0001", held_size=(2, "4Gi")))
+    assert built["spec"]["template"]["metadata"]["annotations"]["virtstack.io/service-offering"] == "2vcpu-4Gi"
 
 
 @pytest.mark.parametrize(
@@ -154,10 +184,10 @@ def test_placement_becomes_scheduler_constraints() -> None:
 
 def test_small_user_data_is_inline_large_goes_through_the_operators_secret() -> None:
     small = template(build(spec(), user_data=b"#cloud-config\n"))
-    assert small["volumes"][1] == {"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}
+    assert volume(small, "cloudinitdisk")["cloudInitNoCloud"] == {"userData": "#cloud-config\n"}
     assert small["domain"]["devices"]["disks"][1]["name"] == "cloudinitdisk"
     large = template(build(spec(), user_data=b"x" * 3000))
-    assert large["volumes"][1]["cloudInitNoCloud"] == {"secretRef": {"name": "web-cloudinit"}}
+    assert volume(large, "cloudinitdisk")["cloudInitNoCloud"] == {"secretRef": {"name": "web-cloudinit"}}
     assert cloud_init_volume("web", b"x" * 3000)[1] is True
     secret = build_user_data_secret("web", "team-a", "uid-1", b"x" * 3000)
     assert base64.b64decode(secret["data"]["userdata"]) == b"x" * 3000
@@ -387,7 +417,7 @@ def test_ssh_keys_reach_kubevirt_through_an_owned_secret_and_nocloud() -> None:
     assert spec_["accessCredentials"] == [
         {"sshPublicKey": {"source": {"secret": {"secretName": "web-ssh-keys"}}, "propagationMethod": {"noCloud": {}}}}
     ]
-    assert spec_["volumes"][1] == {"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}
+    assert volume(spec_, "cloudinitdisk")["cloudInitNoCloud"] == {"userData": "#cloud-config\n"}
     secret = build_keys_secret("web", "team-a", "uid-1", keys)
     assert base64.b64decode(secret["data"]["alice"]).decode() == "ssh-ed25519 AAAA1\n"
     booted = {

@@ -30,13 +30,13 @@ from .cloudinit import CLOUD_INIT_DISK, cloud_init_volume
 from .gpu import avoid_gpu_hosts, gpu_devices
 from .iso import ResolvedIso, blank_disk_template, iso_parts
 from .labels import GROUP_LABEL, MANAGED_BY, VM_LABEL
+from .metadata import meta_data_annotations, meta_data_disk
 from .names import display_name, hostname
 from .owner import owner_reference
 
 ROOT_DISK = "rootdisk"
 EMPTY_CLOUD_CONFIG = b"#cloud-config\n"
 POD_NETWORK = "default"
-INSTANCE_NAME_ANNOTATION = "virtstack.io/instance-name"
 DISPLAY_NAME_ANNOTATION = "virtstack.io/display-name"
 OS_TYPE_ANNOTATION = "virtstack.io/os-type"
 # The reboot request a VMI was started under: KubeVirt copies template annotations to each new VMI,
@@ -115,6 +115,9 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
         volume, _ = cloud_init_volume(name, inputs.user_data or EMPTY_CLOUD_CONFIG)
         disks.append({"name": CLOUD_INIT_DISK, "disk": {"bus": "virtio"}})
         volumes.append(volume)
+    meta_disk, meta_volume = meta_data_disk()
+    disks.append(meta_disk)
+    volumes.append(meta_volume)
     template_spec: dict = {
         "hostname": hostname(name, spec),
         "domain": {
@@ -166,13 +169,18 @@ def _cpu_and_memory(spec: VirtualMachineSpec, held_size: tuple[int, str] | None)
     changes within them are hotplugged live. Without it they equal the size: any change exceeds
     them, and KubeVirt sets RestartRequired and applies it when the VM next starts.
     """
-    cpu, memory = held_size or (spec.resources.cpu, spec.resources.memory)
+    cpu, memory = booted_size(spec, held_size)
     cpu_spec: dict = {"sockets": cpu, "cores": 1, "threads": 1}
     memory_spec: dict = {"guest": memory}
     if not spec.dynamicScaling:
         cpu_spec["maxSockets"] = cpu
         memory_spec["maxGuest"] = memory
     return {"cpu": cpu_spec, "memory": memory_spec}
+
+
+def booted_size(spec: VirtualMachineSpec, held_size: tuple[int, str] | None) -> tuple[int, str]:
+    """The CPUs and memory the KubeVirt VM asks for: the spec's, unless a live resize is held back."""
+    return held_size or (spec.resources.cpu, spec.resources.memory)
 
 
 def held_size(spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | None) -> tuple[int, str] | None:
@@ -209,8 +217,9 @@ def _template_metadata(inputs: VMInputs) -> dict:
     labels = {VM_LABEL: inputs.name, **group_labels(inputs.affinity_groups)}
     if inputs.spec.group:
         labels[GROUP_LABEL] = inputs.spec.group
+    cpu, memory = booted_size(inputs.spec, inputs.held_size)
     annotations = {
-        INSTANCE_NAME_ANNOTATION: inputs.instance_name,
+        **meta_data_annotations(inputs.instance_name, hostname(inputs.name, inputs.spec), cpu, memory),
         DISPLAY_NAME_ANNOTATION: display_name(inputs.name, inputs.spec),
     }
     if inputs.spec.osType:

@@ -2,7 +2,9 @@
 
 Follows kubevirt/kubevirt pkg/virt-controller/services/template.go, renderresources.go and
 nodeselectorrenderer.go: the pod carries the VMI's scheduling constraints so that the real
-kube-scheduler places the VM, and requests what the VM will use on the host.
+kube-scheduler places the VM, and requests what the VM will use on the host. It also carries the
+VMI's annotations (less kubectl's and KubeVirt's api-version bookkeeping) and a pod downward-API
+volume for each VMI `downwardAPI` volume, which virt-launcher turns into the guest's disk.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ LABEL_APP = "kubevirt.io"
 LABEL_CREATED_BY = "kubevirt.io/created-by"
 LABEL_VM_NAME = "vm.kubevirt.io/name"
 LABEL_SCHEDULABLE = "kubevirt.io/schedulable"
+DOWNWARD_API_DIR = "/var/run/kubevirt-private/downwardapi"
+# template.go filterVMIAnnotationsForPod: VMI annotations with these prefixes stay off the pod.
+ANNOTATIONS_NOT_COPIED = (
+    "kubectl.kubernetes.io",
+    "kubevirt.io/storage-observed-api-version",
+    "kubevirt.io/latest-observed-api-version",
+)
 
 
 def vcpus(domain: dict) -> int:
@@ -62,21 +71,29 @@ def launcher_pod(vmi: dict) -> dict:
     name = meta["name"]
     hostname = spec.get("hostname") or name.split(".")[0]
     grace = spec.get("terminationGracePeriodSeconds", DEFAULT_VMI_GRACE_SECONDS)
+    downward = [v for v in spec.get("volumes") or [] if "downwardAPI" in v]
+    compute: dict = {
+        "name": "compute",
+        "image": LAUNCHER_IMAGE,
+        "command": ["/usr/bin/virt-launcher-monitor", "--name", name, "--namespace", meta["namespace"]],
+        "resources": launcher_resources(spec.get("domain") or {}),
+    }
+    if downward:
+        compute["volumeMounts"] = [
+            {"name": v["name"], "mountPath": f"{DOWNWARD_API_DIR}/{v['name']}"} for v in downward
+        ]
     pod_spec: dict = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": grace + LAUNCHER_GRACE_EXTRA_SECONDS,
         "automountServiceAccountToken": False,
         "hostname": hostname,
         "nodeSelector": {**(spec.get("nodeSelector") or {}), LABEL_SCHEDULABLE: "true"},
-        "containers": [
-            {
-                "name": "compute",
-                "image": LAUNCHER_IMAGE,
-                "command": ["/usr/bin/virt-launcher-monitor", "--name", name, "--namespace", meta["namespace"]],
-                "resources": launcher_resources(spec.get("domain") or {}),
-            }
-        ],
+        "containers": [compute],
     }
+    if downward:
+        pod_spec["volumes"] = [
+            {"name": v["name"], "downwardAPI": {"items": v["downwardAPI"]["fields"]}} for v in downward
+        ]
     for field in (
         "affinity",
         "tolerations",
@@ -101,7 +118,7 @@ def launcher_pod(vmi: dict) -> dict:
                 LABEL_CREATED_BY: meta["uid"],
                 LABEL_VM_NAME: hostname,
             },
-            "annotations": {"kubevirt.io/domain": name},
+            "annotations": {**_pod_annotations(meta.get("annotations") or {}), "kubevirt.io/domain": name},
             "ownerReferences": [
                 {
                     "apiVersion": "kubevirt.io/v1",
@@ -115,3 +132,7 @@ def launcher_pod(vmi: dict) -> dict:
         },
         "spec": pod_spec,
     }
+
+
+def _pod_annotations(vmi_annotations: dict) -> dict:
+    return {k: v for k, v in vmi_annotations.items() if not k.startswith(ANNOTATIONS_NOT_COPIED)}
