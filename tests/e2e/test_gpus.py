@@ -119,3 +119,34 @@ def test_a_namespace_over_its_gpu_quota_gets_a_clear_error_and_others_are_unaffe
         assert condition(cluster.get("vsvm", "beyond", namespace), "Scheduled")["status"] == "True"
     finally:
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+def test_adding_a_gpu_to_a_running_vm_waits_for_a_stop_and_start(
+    cluster: Cluster, namespace: str, profile: str
+) -> None:
+    """CloudStack changes a VM's GPU offline only: the running VMI keeps what it started with."""
+    cluster.apply(vm_with("grow"), namespace=namespace)
+    first_host = wait_state(cluster, namespace, "grow", "Running")["host"]
+    assert first_host != "host-c", "a VM without a GPU avoids the GPU host"
+
+    cluster.apply(vm_with("grow", gpu={"profile": profile}), namespace=namespace)
+    restart = wait_for(
+        lambda: (
+            (c := condition(cluster.get("vsvm", "grow", namespace), "RestartRequired")) and c["status"] == "True" and c
+        ),
+        60,
+        "RestartRequired for the GPU change",
+    )
+    assert restart["message"]
+    vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grow", namespace)
+    assert not vmi["spec"]["domain"]["devices"].get("gpus"), "the running VM keeps no GPU"
+    assert profile_status(cluster).get("allocated", 0) == 0
+
+    cluster.apply(vm_with("grow", state="Stopped", gpu={"profile": profile}), namespace=namespace)
+    wait_state(cluster, namespace, "grow", "Stopped")
+    cluster.apply(vm_with("grow", gpu={"profile": profile}), namespace=namespace)
+    assert wait_state(cluster, namespace, "grow", "Running")["host"] == "host-c"
+    vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grow", namespace)
+    assert [g["deviceName"] for g in vmi["spec"]["domain"]["devices"]["gpus"]] == ["nvidia.com/GRID_K240Q"]
+    assert (condition(cluster.get("vsvm", "grow", namespace), "RestartRequired") or {}).get("status") != "True"
+    wait_for(lambda: profile_status(cluster).get("allocated") == 1, 30, "the vGPU counted once the VM holds it")
