@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, guest_agent, wait_for
 
 from .test_reconcile_writes import settled
 
@@ -138,3 +138,57 @@ def test_vm_keys_wait_for_their_key_pairs_and_changes_wait_for_a_start(cluster: 
     )
     assert pending["reason"] == "PendingRestart"
     assert "extra" in cluster.get("secret", "keyed-ssh-keys", namespace)["data"]
+
+
+def ssh_keys_condition(cluster: Cluster, namespace: str, name: str, reason: str) -> dict:
+    return wait_for(
+        lambda: (c := condition(cluster.get("vsvm", name, namespace), "SSHKeys")) and c["reason"] == reason and c,
+        30,
+        f"SSHKeys {reason}",
+    )
+
+
+@pytest.mark.simulator
+@pytest.mark.usefixtures("virtstack_crds", "operator")
+def test_keys_for_guest_agent_users_change_live_on_a_running_vm(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(keypair("ops"), keypair("extra"), namespace=namespace)
+    ready_keypair(cluster, namespace, "extra")
+    vm = {
+        "apiVersion": API,
+        "kind": "VirtualMachine",
+        "metadata": {"name": "live-keys"},
+        "spec": {
+            "sshKeyPairs": ["ops"],
+            "sshKeyGuestAgentUsers": ["fedora"],
+            "source": {"template": {"image": "quay.io/containerdisks/fedora:41"}},
+        },
+    }
+    cluster.apply(vm, namespace=namespace)
+    wait_for(
+        lambda: (cluster.get("vsvm", "live-keys", namespace) or {}).get("status", {}).get("state") == "Running",
+        60,
+        "live-keys Running",
+    )
+    waiting = ssh_keys_condition(cluster, namespace, "live-keys", "WaitingForGuestAgent")
+    assert waiting["status"] == "False" and "QEMU guest agent" in waiting["message"]
+    started = cluster.get("virtualmachineinstances.kubevirt.io", "live-keys", namespace)
+    method = started["spec"]["accessCredentials"][0]["sshPublicKey"]["propagationMethod"]
+    assert method == {"qemuGuestAgent": {"users": ["fedora"]}}
+
+    guest_agent(cluster, namespace, "live-keys", True)
+    assert ssh_keys_condition(cluster, namespace, "live-keys", "GuestAgent")["status"] == "True"
+
+    vm["spec"]["sshKeyPairs"] = ["ops", "extra"]
+    cluster.apply(vm, namespace=namespace)
+    wait_for(
+        lambda: "extra" in cluster.get("secret", "live-keys-ssh-keys", namespace)["data"],
+        30,
+        "the new key in the VM's key Secret, which the guest agent reads",
+    )
+    settled(cluster, namespace)
+    settled_vm = cluster.get("vsvm", "live-keys", namespace)
+    keys = condition(settled_vm, "SSHKeys")
+    assert (keys["status"], keys["reason"]) == ("True", "GuestAgent"), "applied live, not at the next start"
+    assert (condition(settled_vm, "RestartRequired") or {}).get("status") != "True"
+    now = cluster.get("virtualmachineinstances.kubevirt.io", "live-keys", namespace)
+    assert now["metadata"]["uid"] == started["metadata"]["uid"], "the same guest, not restarted"

@@ -8,7 +8,7 @@ import pytest
 from virtstack.api.conditions import Condition, ConditionStatus
 from virtstack.api.settings import ServiceType, Settings
 from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus, VMState
-from virtstack.builders.access import build_keys_secret, keys_pending
+from virtstack.builders.access import KeysDelivery, build_keys_secret, keys_delivery
 from virtstack.builders.cloudinit import UserDataError, build_user_data_secret, cloud_init_volume, user_data_from_secret
 from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, held_size, reboot_pending
 from virtstack.builders.names import hostname, instance_name
@@ -420,12 +420,57 @@ def test_ssh_keys_reach_kubevirt_through_an_owned_secret_and_nocloud() -> None:
     assert volume(spec_, "cloudinitdisk")["cloudInitNoCloud"] == {"userData": "#cloud-config\n"}
     secret = build_keys_secret("web", "team-a", "uid-1", keys)
     assert base64.b64decode(secret["data"]["alice"]).decode() == "ssh-ed25519 AAAA1\n"
-    booted = {
-        "metadata": {"annotations": built["spec"]["template"]["metadata"]["annotations"]},
-        "status": {"phase": "Running"},
+    booted = booted_from(built)
+    assert keys_delivery("web", keys, [], booted) == (KeysDelivery.AT_BOOT, "")
+    removed = keys_delivery("web", {"alice": "ssh-ed25519 AAAA1"}, [], booted)
+    assert removed[0] is KeysDelivery.PENDING_RESTART, "a removed key waits for the next start"
+
+
+def booted_from(built: dict, *conditions: dict) -> dict:
+    """The VMI KubeVirt starts from a built KubeVirt VM: its template's annotations and spec."""
+    template_ = built["spec"]["template"]
+    return {
+        "metadata": {"annotations": template_["metadata"]["annotations"]},
+        "spec": template_["spec"],
+        "status": {"phase": "Running", "conditions": list(conditions)},
     }
-    assert not keys_pending(keys, booted)
-    assert keys_pending({"alice": "ssh-ed25519 AAAA1"}, booted), "a removed key waits for the next start"
+
+
+def test_ssh_keys_for_guest_agent_users_go_in_live_and_the_status_says_where_they_stand() -> None:
+    keys = {"alice": "ssh-ed25519 AAAA1"}
+    agent = spec(sshKeyPairs=["alice"], sshKeyGuestAgentUsers=["fedora"])
+    built = build_kubevirt_vm(VMInputs("web", "team-a", "uid-1", agent, Settings(), "i-0001", public_keys=keys))
+    spec_ = template(built)
+    assert spec_["accessCredentials"][0]["sshPublicKey"]["propagationMethod"] == {
+        "qemuGuestAgent": {"users": ["fedora"]}
+    }
+    assert "cloudinitdisk" not in [v["name"] for v in spec_["volumes"]], "no cloud-init needed for the keys"
+    assert "virtstack.io/ssh-keys-hash" not in built["spec"]["template"]["metadata"]["annotations"]
+
+    synced = {"type": "AccessCredentialsSynchronized", "status": "True", "message": ""}
+    failed = {"type": "AccessCredentialsSynchronized", "status": "False", "message": "guest agent not connected"}
+    more_keys = {**keys, "bob": "ssh-ed25519 AAAA2"}
+    assert keys_delivery("web", more_keys, ["fedora"], booted_from(built, synced)) == (KeysDelivery.LIVE, "")
+    assert keys_delivery("web", keys, ["fedora"], booted_from(built, failed)) == (
+        KeysDelivery.WAITING_FOR_AGENT,
+        "guest agent not connected",
+    )
+    assert keys_delivery("web", keys, ["fedora"], booted_from(built))[0] is KeysDelivery.WAITING_FOR_AGENT
+    assert keys_delivery("web", keys, ["fedora", "admin"], booted_from(built, synced))[0] is (
+        KeysDelivery.PENDING_RESTART
+    ), "other users change accessCredentials: KubeVirt applies that at the next start"
+    assert keys_delivery("web", keys, [], booted_from(built, synced))[0] is KeysDelivery.PENDING_RESTART
+
+    def ssh_keys(delivery: tuple[KeysDelivery, str]) -> Condition:
+        running = observed(kubevirt_vm("Running"), vmi(), keys=delivery)
+        status = compute_status(1, agent, running, VirtualMachineStatus(), NOW)
+        return next(c for c in status.conditions if c.type == "SSHKeys")
+
+    live = ssh_keys((KeysDelivery.LIVE, ""))
+    assert (live.status, live.reason) == (ConditionStatus.TRUE, "GuestAgent")
+    waiting = ssh_keys((KeysDelivery.WAITING_FOR_AGENT, "guest agent not connected"))
+    assert (waiting.status, waiting.reason) == (ConditionStatus.FALSE, "WaitingForGuestAgent")
+    assert "KubeVirt: guest agent not connected" in waiting.message
 
 
 @pytest.mark.parametrize(

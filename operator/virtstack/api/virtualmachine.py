@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from .common import (
     NAME_SET,
@@ -213,6 +214,11 @@ class VirtualMachineSpec(Spec):
                 "spec.rootDisk.size is required when booting from an ISO: the blank root disk needs a size, e.g. 20Gi",
             ),
             rule(
+                "!has(self.sshKeyGuestAgentUsers) || size(self.sshKeyGuestAgentUsers) == 0 || "
+                "(has(self.sshKeyPairs) && size(self.sshKeyPairs) > 0)",
+                "spec.sshKeyGuestAgentUsers needs spec.sshKeyPairs: list the key pairs the guest agent installs",
+            ),
+            rule(
                 "!has(self.source.template) || !has(self.source.template.url) || "
                 "(has(self.rootDisk) && has(self.rootDisk.size))",
                 "spec.rootDisk.size is required with spec.source.template.url: CDI imports into a disk of that size",
@@ -282,6 +288,23 @@ class VirtualMachineSpec(Spec):
         max_length=16,
         description="SSHKeyPairs (same namespace) whose keys the guest accepts.",
         json_schema_extra=NAME_SET,
+    )
+    sshKeyGuestAgentUsers: list[Annotated[str, StringConstraints(max_length=32)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Guest users whose authorized_keys the QEMU guest agent keeps current while the VM runs, so "
+        "key changes apply live (the guest must run the agent). Empty: keys go in by cloud-init at boot, and "
+        "changes wait for the next start.",
+        json_schema_extra={
+            **NAME_SET,
+            **rules(
+                rule(
+                    "self.all(u, u.matches('^[a-z_][a-z0-9_-]*$'))",
+                    "spec.sshKeyGuestAgentUsers must be guest user names: lower-case letters, digits, '_' and '-', "
+                    "not starting with a digit or '-'",
+                )
+            ),
+        },
     )
     userData: UserData | None = Field(default=None, description="cloud-init user-data.")
     affinityGroups: list[str] = Field(

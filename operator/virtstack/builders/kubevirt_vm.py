@@ -110,7 +110,7 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
     disks += cdrom_disks
     volumes += cdrom_volumes
     data_volumes += cdrom_templates
-    if inputs.user_data is not None or inputs.public_keys:
+    if inputs.user_data is not None or _keys_by_cloud_init(inputs):
         # NoCloud key propagation needs a NoCloud volume: an empty cloud-config when there is no user-data.
         volume, _ = cloud_init_volume(name, inputs.user_data or EMPTY_CLOUD_CONFIG)
         disks.append({"name": CLOUD_INIT_DISK, "disk": {"bus": "virtio"}})
@@ -129,7 +129,7 @@ def build_kubevirt_vm(inputs: VMInputs) -> dict:
         "schedulerName": placement.scheduler_name(spec.placement, inputs.settings.schedulerNames),
     }
     if inputs.public_keys:
-        template_spec["accessCredentials"] = access_credentials(name)
+        template_spec["accessCredentials"] = access_credentials(name, spec.sshKeyGuestAgentUsers)
     if selector := placement.node_selector(spec.placement):
         template_spec["nodeSelector"] = selector
     affinity = pod_affinity(inputs.affinity_groups)
@@ -226,9 +226,14 @@ def _template_metadata(inputs: VMInputs) -> dict:
         annotations[OS_TYPE_ANNOTATION] = inputs.spec.osType  # a template change: applies at the next start
     if (requested := reboot_request(inputs.spec)) is not None:
         annotations[REBOOT_ANNOTATION] = requested
-    if inputs.public_keys:
+    if _keys_by_cloud_init(inputs):
         annotations[KEYS_HASH_ANNOTATION] = keys_hash(inputs.public_keys)
     return {"labels": labels, "annotations": annotations}
+
+
+def _keys_by_cloud_init(inputs: VMInputs) -> bool:
+    """Keys go in at boot, by cloud-init (with guest-agent users they go in live instead)."""
+    return bool(inputs.public_keys) and not inputs.spec.sshKeyGuestAgentUsers
 
 
 def _root_volume(inputs: VMInputs) -> tuple[dict, list[dict]]:

@@ -19,7 +19,7 @@ from ..api.durations import parse_duration
 from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus
-from ..builders.access import build_keys_secret, keys_pending, keys_secret_name
+from ..builders.access import build_keys_secret, keys_delivery, keys_secret_name
 from ..builders.affinity import membership_change
 from ..builders.cloudinit import (
     UserDataError,
@@ -345,7 +345,7 @@ class VirtualMachineController(Controller):
             resize_held=inputs.held_size is not None,
             missing_groups=[g for g in inputs.spec.affinityGroups if g not in groups],
             groups_pending=membership_change(vmi, groups),
-            keys_pending=keys_pending(inputs.public_keys, vmi) if inputs.public_keys else False,
+            keys=keys_delivery(name, inputs.public_keys, inputs.spec.sshKeyGuestAgentUsers, vmi),
             capacity_wait=waiting,
             migration=migration,
             root_disk=disk,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
+from ..builders.access import KeysDelivery
 from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
 from ..builders.rootdisk import RootDiskPlan
 from .capacity import CAPACITY_LIMIT, unscheduled_conditions
@@ -67,7 +68,7 @@ class Observed:
     resize_held: bool = False  # a dynamic resize waits: the guest agent is not connected
     missing_groups: list[str] = field(default_factory=list)  # listed AffinityGroups that do not exist
     groups_pending: str | None = None  # how the running VMI's AffinityGroups differ: applies at the next start
-    keys_pending: bool = False  # the running guest booted with other SSH keys than the VM lists
+    keys: tuple[KeysDelivery, str] = (KeysDelivery.AT_BOOT, "")  # the running guest and the listed SSH keys
     vm_name: str = ""
     capacity_wait: str | None = None  # why the (N-1) capacity limit holds the start back
     migration: MigrationObserved | None = None  # the current migration request, when there is one
@@ -114,7 +115,7 @@ def compute_status(
     if spec.affinityGroups:
         conditions.append(_affinity_groups(observed.missing_groups, observed.groups_pending, generation, now))
     if spec.sshKeyPairs:
-        conditions.append(_ssh_keys(observed.keys_pending, generation, now))
+        conditions.append(_ssh_keys(*observed.keys, generation, now))
     if observed.migration is not None:
         conditions.append(migrating_condition(observed.migration, generation, now))
     if observed.root_disk is not None:
@@ -366,22 +367,23 @@ def _affinity_groups(missing: list[str], pending: str | None, generation: int, n
     )
 
 
-def _ssh_keys(pending: bool, generation: int, now: str) -> Condition:
-    if pending:
-        return Condition(
-            type=SSH_KEYS,
-            status=ConditionStatus.FALSE,
-            reason="PendingRestart",
-            message="the guest booted with other SSH keys: the new ones reach it at its next start (keys travel "
-            "by cloud-init; set spec.rebootRequestedAt to apply them now)",
-            observedGeneration=generation,
-            lastTransitionTime=now,
-        )
+def _ssh_keys(delivery: KeysDelivery, kubevirt_message: str, generation: int, now: str) -> Condition:
+    messages = {
+        KeysDelivery.AT_BOOT: "the guest has the SSH keys of spec.sshKeyPairs (given at boot)",
+        KeysDelivery.PENDING_RESTART: "the guest booted with other SSH keys, or another way of receiving them: the "
+        "new ones reach it at its next start (set spec.rebootRequestedAt to apply them now)",
+        KeysDelivery.LIVE: "the guest agent keeps the SSH keys of spec.sshKeyPairs in the authorized_keys of "
+        "spec.sshKeyGuestAgentUsers while the VM runs (KubeVirt reports them in sync; a key change reaches the "
+        "guest within the kubelet's Secret sync period)",
+        KeysDelivery.WAITING_FOR_AGENT: "the guest agent has not put the SSH keys of spec.sshKeyPairs in: they "
+        "go in once the guest runs its QEMU guest agent"
+        + (f". KubeVirt: {kubevirt_message}" if kubevirt_message else ""),
+    }
     return Condition(
         type=SSH_KEYS,
-        status=ConditionStatus.TRUE,
-        reason="Applied",
-        message="the guest has the SSH keys of spec.sshKeyPairs (given at boot)",
+        status=ConditionStatus.TRUE if delivery in (KeysDelivery.AT_BOOT, KeysDelivery.LIVE) else ConditionStatus.FALSE,
+        reason=delivery.value,
+        message=messages[delivery],
         observedGeneration=generation,
         lastTransitionTime=now,
     )

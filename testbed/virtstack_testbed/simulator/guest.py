@@ -13,13 +13,16 @@ Here there is no guest, so tests say what it does through annotations on the VMI
   `Failed` without reaching Running (feeds the VM's `startFailure` back-off and CrashLoopBackOff).
 - `simulator.virtstack.io/guest-agent: "true"` -- a QEMU guest agent is connected while the VMI runs:
   condition `AgentConnected=True`; removing the annotation (or any other value) removes the condition,
-  as KubeVirt removes rather than falsifies it.
+  as KubeVirt removes rather than falsifies it. SSH keys or passwords the VMI propagates through the
+  agent (`accessCredentials[].*.propagationMethod.qemuGuestAgent`) are then in sync:
+  `AccessCredentialsSynchronized=True`; without the agent the condition is False.
 """
 
 from __future__ import annotations
 
 GUEST_ANNOTATION = "simulator.virtstack.io/guest"
 AGENT_ANNOTATION = "simulator.virtstack.io/guest-agent"
+SYNCHRONIZED = "AccessCredentialsSynchronized"
 
 SHUTDOWN = "shutdown"
 CRASH = "crash"
@@ -39,3 +42,23 @@ def guest_event(vmi: dict) -> str | None:
 
 def agent_connected(vmi: dict) -> bool:
     return _annotations(vmi).get(AGENT_ANNOTATION) == "true"
+
+
+def access_credentials_synchronized(vmi: dict) -> dict | None:
+    """virt-handler's AccessCredentialsSynchronized for credentials the guest agent writes (None when
+    there are none). The agent writes the Secret's current content at once here; on KubeVirt a change
+    of the Secret reaches the launcher within the kubelet's Secret sync period, then the agent. The
+    False message is the simulator's wording."""
+    methods = [
+        (credential.get("sshPublicKey") or credential.get("userPassword") or {}).get("propagationMethod") or {}
+        for credential in vmi["spec"].get("accessCredentials") or []
+    ]
+    if not any("qemuGuestAgent" in method for method in methods):
+        return None
+    if agent_connected(vmi):
+        return {"type": SYNCHRONIZED, "status": "True"}
+    return {
+        "type": SYNCHRONIZED,
+        "status": "False",
+        "message": "the guest agent is not connected: credentials cannot be written into the guest",
+    }

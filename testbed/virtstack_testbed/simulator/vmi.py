@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from .clock import now
-from .guest import BOOT_FAILURE, CRASH, SHUTDOWN, agent_connected, guest_event
+from .guest import BOOT_FAILURE, CRASH, SHUTDOWN, access_credentials_synchronized, agent_connected, guest_event
 from .hotplug import boot_status, pending_changes
 from .migration import live_migratable
 from .node import NODE_UNRESPONSIVE
@@ -66,7 +66,9 @@ def plan_vmi(
         status["interfaces"] = _interfaces(vmi, current)
         status["activePods"] = {current["metadata"]["uid"]: current["spec"].get("nodeName", "")}
     migratable = live_migratable(vmi, shared_claims)
-    status["conditions"] = _conditions(status, current, agent_connected(vmi), migratable)
+    status["conditions"] = _conditions(
+        status, current, agent_connected(vmi), migratable, access_credentials_synchronized(vmi)
+    )
     if missing_claims and status.get("phase") == "Pending" and not pods:
         # lifecycle.go: the launcher pod waits for its PVCs; Synchronized=False/FailedPvcNotFound.
         plan.create_pod = False
@@ -195,7 +197,13 @@ def _interfaces(vmi: dict, pod: dict) -> list[dict]:
     ]
 
 
-def _conditions(status: dict, pod: dict | None, agent: bool = False, migratable: dict | None = None) -> list[dict]:
+def _conditions(
+    status: dict,
+    pod: dict | None,
+    agent: bool = False,
+    migratable: dict | None = None,
+    credentials: dict | None = None,
+) -> list[dict]:
     previous = {c["type"]: c for c in status.get("conditions", [])}
     conditions: list[dict] = []
     scheduled = pod_condition(pod, "PodScheduled")
@@ -228,6 +236,8 @@ def _conditions(status: dict, pod: dict | None, agent: bool = False, migratable:
         if agent:
             # virt-handler: AgentConnected=True while the agent answers; removed (never False) when it goes.
             conditions.append({"type": "AgentConnected", "status": "True"})
+        if credentials is not None:
+            conditions.append(credentials)
     return [_with_times(c, previous.get(c["type"])) for c in conditions]
 
 
