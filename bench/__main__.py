@@ -1,7 +1,11 @@
-"""`python -m bench [--vms N]`: VMs at scale on the local control plane, the operator against its floor.
+"""`python -m bench [--vms N | --resync N]`: VMs at scale on the local control plane.
 
+--vms N (default 100), the operator against its floor:
 1. The floor: N KubeVirt VMs created directly, brought to Running by the simulator (no operator).
 2. The product: N virtstack VMs, reconciled by the operator into KubeVirt VMs, until Ready.
+--resync N, the operator holding many VMs: N virtstack VMs created Stopped (no guests, so the two
+cores go to the API server and the operator), the operator's RSS with them, then a restart: time
+to reconcile every VM and the writes it made (nothing changed, so the goal is none).
 Times come from watch events seen by this process (create sent -> event observed). Writes per VM
 come from the API server's audit log. Prints figures; asserts nothing (goals are stated beside them).
 """
@@ -37,12 +41,20 @@ OPERATOR_SETTINGS = {"maxVMsPerHost": 0}
 WRITES_GOAL = 3
 
 
-def virtstack_vm(name: str) -> dict:
+RSS_GOAL_MIB = 250
+RESYNC_GOAL_SECONDS = 60
+
+
+def virtstack_vm(name: str, state: str = "Running") -> dict:
     return {
         "apiVersion": "virtstack.io/v1alpha1",
         "kind": "VirtualMachine",
         "metadata": {"name": name},
-        "spec": {"resources": {"cpu": 1, "memory": "64Mi"}, "source": {"template": {"image": IMAGE}}},
+        "spec": {
+            "state": state,
+            "resources": {"cpu": 1, "memory": "64Mi"},
+            "source": {"template": {"image": IMAGE}},
+        },
     }
 
 
@@ -171,10 +183,7 @@ async def bench(count: int, plane) -> None:
         )
         print(f"floor (KubeVirt VMs, simulator only)   to Running: {percentiles(list(floor.values()))}")
         print(f"floor total                            {floor_total:7.1f} s")
-        settings = Path(plane.run_dir) / "operator.yaml"
-        settings.write_text(json.dumps(OPERATOR_SETTINGS | {"metrics": {"enabled": True, "port": free_port()}}))
-        operator_env = {"KUBECONFIG": plane.kubeconfig, "VIRTSTACK_CONFIG": str(settings)}
-        operator = plane.start("virtstack-operator", [sys.executable, "-m", "virtstack", "run"], env=operator_env)
+        operator, port = start_operator(plane)
         await asyncio.sleep(5)
         idle_rss, cpu_before = rss_mib(operator.pid), cpu_seconds(operator.pid)
         product, total = await run_wave(
@@ -221,16 +230,65 @@ async def bench(count: int, plane) -> None:
         )
         print(f"operator writes per VM for the stop:     {cost(plane, count, before)}")
         await asyncio.sleep(10)  # the last status writes land before the restart
-        plane.stop_process("virtstack-operator")
-        before = operator_writes(plane)
-        started = time.monotonic()
-        operator = plane.start("virtstack-operator", plane.commands["virtstack-operator"], env=operator_env)
-        port = json.loads(settings.read_text())["metrics"]["port"]
-        while await reconciles(port) < count:
-            await asyncio.sleep(0.2)
-        print(f"restart: every VM reconciled after      {time.monotonic() - started:7.1f} s (goal < 60 s at 10,000)")
+        await restart(plane, port, count)
+
+
+def start_operator(plane):
+    """The operator as a process of the plane, metrics on (the settings are written once, so a
+    restart keeps the port); returns the process and its metrics port."""
+    settings = Path(plane.run_dir) / "operator.yaml"
+    if not settings.exists():
+        settings.write_text(json.dumps(OPERATOR_SETTINGS | {"metrics": {"enabled": True, "port": free_port()}}))
+    env = {"KUBECONFIG": plane.kubeconfig, "VIRTSTACK_CONFIG": str(settings)}
+    record = plane.start("virtstack-operator", [sys.executable, "-m", "virtstack", "run"], env=env)
+    return record, json.loads(settings.read_text())["metrics"]["port"]
+
+
+async def restart(plane, port: int, count: int) -> None:
+    """Stop the operator, start it again; time until it has reconciled every VM, and what it wrote."""
+    plane.stop_process("virtstack-operator")
+    before = operator_writes(plane)
+    started = time.monotonic()
+    operator, _ = start_operator(plane)
+    while await reconciles(port) < count:
+        await asyncio.sleep(0.2)
+    print(
+        f"restart: every VM reconciled after      {time.monotonic() - started:7.1f} s "
+        f"(goal < {RESYNC_GOAL_SECONDS} s at 10,000)"
+    )
+    await asyncio.sleep(10)
+    print(f"restart: writes with nothing changed     {operator_writes(plane) - before}  (goal 0)")
+    print(
+        f"restart: operator RSS with {count} VMs     {rss_mib(operator.pid):.0f} MiB "
+        f"(goal < {RSS_GOAL_MIB} MiB at 10,000)"
+    )
+
+
+async def resync(count: int, plane) -> None:
+    await config.load_kube_config(config_file=plane.kubeconfig)
+    async with client.ApiClient() as api:
+        await client.CoreV1Api(api).create_namespace({"metadata": {"name": "bench-operator"}})
+        print(f"== {count} stopped VMs, load average {os.getloadavg()[0]:.1f} ==")
+        operator, port = start_operator(plane)
+        await asyncio.sleep(5)
+        idle_rss, cpu_before = rss_mib(operator.pid), cpu_seconds(operator.pid)
+        created, total = await run_wave(
+            api,
+            "bench-operator",
+            "virtstack.io",
+            "virtualmachines",
+            [virtstack_vm(f"v-{i}", state="Stopped") for i in range(count)],
+            stopped_as_asked,
+        )
+        print(f"created Stopped, to Ready:             {percentiles(list(created.values()))}  total {total:.1f} s")
+        print(f"operator CPU during the wave             {cpu_seconds(operator.pid) - cpu_before:7.1f} s")
+        print(f"operator writes per VM, create:          {cost(plane, count, 0)}")
         await asyncio.sleep(10)
-        print(f"restart: writes with nothing changed     {operator_writes(plane) - before}  (goal 0)")
+        print(
+            f"operator RSS idle / with {count} VMs:       {idle_rss:.0f} / {rss_mib(operator.pid):.0f} MiB "
+            f"(goal < {RSS_GOAL_MIB} MiB at 10,000)"
+        )
+        await restart(plane, port, count)
 
 
 def topology_for(count: int) -> Topology:
@@ -246,18 +304,22 @@ def topology_for(count: int) -> Topology:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--vms", type=int, default=100, help="how many VMs per wave (default 100)")
+    waves = parser.add_mutually_exclusive_group()
+    waves.add_argument("--vms", type=int, default=100, help="how many VMs per wave (default 100)")
+    waves.add_argument("--resync", type=int, metavar="N", help="N stopped VMs: RSS and a restart's resync")
     args = parser.parse_args()
+    count = args.resync or args.vms
     run_dir = Path(tempfile.mkdtemp(prefix="virtstack-bench-"))
-    plane = start_stack(run_dir / "plane", topology_for(args.vms), log=lambda _: None)
+    plane = start_stack(run_dir / "plane", topology_for(0 if args.resync else count), log=lambda _: None)
     try:
         plane.apply_files(REPO / "crds", REPO / ADMISSION_POLICIES)
-        asyncio.run(bench(args.vms, plane))
+        asyncio.run(resync(count, plane) if args.resync else bench(count, plane))
     finally:
         plane.stop()
     machine = {
         "machine": "2 cores, 24 GiB (see README)",
-        "vms": args.vms,
+        "vms": count,
+        "mode": "resync" if args.resync else "waves",
         "load average at the end": os.getloadavg()[0],
     }
     print(json.dumps(machine))
