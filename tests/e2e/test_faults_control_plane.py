@@ -39,6 +39,7 @@ def test_operator_reconnects_after_apiserver_and_etcd_restarts(
         "a stop asked for after the etcd restart carried out",
     )
     assert operator.process is process and process.poll() is None, "the same operator process, never restarted"
+    assert cluster.plane.processes["kubevirt-simulator"].is_running(), "the simulator outlives the restarts too"
     uids = {vm["metadata"]["uid"] for vm in cluster.list("vsvm", namespace)}
     owners = kubevirt_vms_by_owner(cluster, namespace)
     assert set(owners) == uids and set(owners.values()) == {1}, "exactly one KubeVirt VM per VM"

@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 from virtstack.workqueue import WorkQueue
 
@@ -96,3 +97,5 @@ class NodeController:
             await self.sim.kube.core.patch_node(name, patch, field_validation=STRICT, _content_type=MERGE_PATCH)
         except ApiException as error:
             log.warning("heartbeat for node %s failed: %s", name, error.reason)
+        except (TimeoutError, OSError, aiohttp.ClientError) as error:  # the API server restarting: beat next time
+            log.warning("heartbeat for node %s failed: %s", name, error)
