@@ -1,4 +1,4 @@
-"""Leader election decisions, metric labels from requests and indexes, and the log formats."""
+"""Leader election decisions, metric labels from requests and indexes, the log formats, and what indexes keep."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
+from virtstack.handlers import kept
 from virtstack.leader import LEASE_DURATION, Observation, claim, released
 from virtstack.logs import REDACTED, JsonFormatter, TextFormatter, reconciling
 from virtstack.metrics import describe_request, gpu_figures, snapshot_phases, vm_states
@@ -164,3 +165,24 @@ def test_plugin_list_columns_and_ages() -> None:
         "5d",
     ]
     assert table(["NAME", "STATE"], [["web", "Running"], ["db", ""]]) == ("NAME   STATE\nweb    Running\ndb     <none>")
+
+
+def test_indexes_keep_objects_without_the_api_servers_bookkeeping() -> None:
+    body = {
+        "metadata": {
+            "name": "web",
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {kept.LAST_APPLIED: '{"spec": {}}', "virtstack.io/applied-hash": "abc"},
+            "labels": {"virtstack.io/vm": "web"},
+        },
+        "spec": {"state": "Running"},
+    }
+    copied = kept.whole(body)
+    assert copied["metadata"] == {
+        "name": "web",
+        "annotations": {"virtstack.io/applied-hash": "abc"},
+        "labels": {"virtstack.io/vm": "web"},
+    }
+    copied["spec"]["state"] = "Stopped"
+    copied["metadata"]["labels"]["x"] = "y"
+    assert body["spec"]["state"] == "Running" and "x" not in body["metadata"]["labels"], "a copy, not a view"

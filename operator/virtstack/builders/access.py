@@ -64,7 +64,7 @@ def keys_delivery(
     """Where the running guest stands with the listed keys, and KubeVirt's word when the agent is behind."""
     if vmi is None or (vmi.get("status") or {}).get("phase") != "Running":
         return KeysDelivery.AT_BOOT, ""
-    if vmi["spec"].get("accessCredentials") != access_credentials(vm_name, agent_users):
+    if (vmi.get("spec") or {}).get("accessCredentials") != access_credentials(vm_name, agent_users):
         return KeysDelivery.PENDING_RESTART, ""
     if not agent_users:
         booted_with = (vmi["metadata"].get("annotations") or {}).get(KEYS_HASH_ANNOTATION)

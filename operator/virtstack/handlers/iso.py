@@ -12,6 +12,7 @@ import kopf
 
 from ..api.crd import GROUP, VERSION
 from ..builders.iso import ISO_LABEL, iso_reference, vm_iso_references
+from . import kept
 from .virtualmachine import indexes_from
 
 OWNED = {ISO_LABEL: kopf.PRESENT}
@@ -21,7 +22,7 @@ OWNED = {ISO_LABEL: kopf.PRESENT}
 def isos(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {
         (namespace, name): {
-            "metadata": dict(body["metadata"]),
+            "metadata": kept.metadata(body),
             "spec": dict(body.get("spec") or {}),
             "status": dict(body.get("status") or {}),
         }
@@ -31,7 +32,7 @@ def isos(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
 @kopf.index("cdi.kubevirt.io", "v1beta1", "datavolumes", labels=OWNED)
 def iso_imports(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     status = dict(body.get("status") or {})
-    return {(namespace, labels[ISO_LABEL]): {"metadata": dict(body["metadata"]), "status": status}}
+    return {(namespace, labels[ISO_LABEL]): {"metadata": kept.metadata(body), "status": status}}
 
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from ..builders.labels import VM_LABEL
+from . import kept
 from .virtualmachine import KUBEVIRT, OWNED, indexes_from
 
 CDI = ("cdi.kubevirt.io", "v1beta1")
@@ -19,7 +20,7 @@ CREATED_BY_VM = {"kubevirt.io/created-by": kopf.PRESENT}
 
 def _summary(body: kopf.Body) -> dict:
     return {
-        "metadata": dict(body["metadata"]),
+        "metadata": kept.metadata(body),
         "spec": dict(body.get("spec") or {}),
         "status": dict(body.get("status") or {}),
     }
@@ -44,7 +45,7 @@ async def vm_migrations(namespace: str, labels: kopf.Labels, body: kopf.Body, **
 
 @kopf.index(*CDI, "datavolumes", labels=CREATED_BY_VM)
 async def vm_data_volumes(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, name): {"metadata": dict(body["metadata"]), "status": dict(body.get("status") or {})}}
+    return {(namespace, name): {"metadata": kept.metadata(body), "status": dict(body.get("status") or {})}}
 
 
 @kopf.on.event(*KUBEVIRT, "virtualmachineinstancemigrations", labels=OWNED, id="vm-migration-changed")

@@ -9,6 +9,7 @@ import kopf
 from ..api.crd import GROUP, VERSION
 from ..builders.sshkeys import KEYPAIR_LABEL
 from ..controllers.base import vms_listing
+from . import kept
 from .virtualmachine import indexes_from
 
 OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
@@ -18,7 +19,7 @@ OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
 async def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {
         (namespace, name): {
-            "metadata": dict(body["metadata"]),
+            "metadata": kept.metadata(body),
             "spec": dict(body.get("spec") or {}),
             "status": dict(body.get("status") or {}),
         }
@@ -29,7 +30,7 @@ async def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict
 async def keypair_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     """Metadata and public keys only: the private key is never held in the operator's memory."""
     public = {key: value for key, value in (body.get("data") or {}).items() if key.endswith(".pub")}
-    return {(namespace, name): {"metadata": dict(body["metadata"]), "data": public}}
+    return {(namespace, name): {"metadata": kept.metadata(body), "data": public}}
 
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:

@@ -16,31 +16,29 @@ from ..api.crd import GROUP, VERSION
 from ..builders.labels import VM_LABEL
 from ..controllers.base import one, vms_listing
 from ..controllers.virtualmachine import Indexes
+from . import kept
 
 KUBEVIRT = ("kubevirt.io", "v1")
 OWNED = {VM_LABEL: kopf.PRESENT}
 WORKLOAD_UPDATE = {"kubevirt.io/workloadUpdateMigration": kopf.PRESENT}
 
 
-def _snapshot(body: kopf.Body) -> dict:
-    return copy.deepcopy(dict(body))
-
-
 @kopf.index(GROUP, VERSION, "virtualmachines")
 async def virtstack_vms(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, name): _snapshot(body)}
+    return {(namespace, name): kept.whole(body)}
 
 
 @kopf.index(*KUBEVIRT, "virtualmachines", labels=OWNED)
 async def kubevirt_vms(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, labels[VM_LABEL]): _snapshot(body)}
+    return {(namespace, labels[VM_LABEL]): kept.whole(body)}
 
 
 @kopf.index(*KUBEVIRT, "virtualmachineinstances", labels=OWNED)
 async def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {
         (namespace, labels[VM_LABEL]): {
-            "metadata": dict(body["metadata"]),
+            "metadata": kept.metadata(body),
+            "spec": {"accessCredentials": copy.deepcopy(body.get("spec", {}).get("accessCredentials"))},
             "status": copy.deepcopy(body.get("status", {})),
             "gpus": vmi_gpus(body),
         }
@@ -58,31 +56,31 @@ async def workload_updates(namespace: str, spec: kopf.Spec, body: kopf.Body, **_
     """KubeVirt's own migrations that hotplug CPU and memory, by the VMI (= our VM) they move."""
     return {
         (namespace, spec.get("vmiName")): {
-            "metadata": dict(body["metadata"]),
-            "status": _snapshot(body).get("status", {}),
+            "metadata": kept.metadata(body),
+            "status": copy.deepcopy(body.get("status", {})),
         }
     }
 
 
 @kopf.index(GROUP, VERSION, "affinitygroups")
 async def affinity_groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, name): _snapshot(body)}
+    return {(namespace, name): kept.whole(body)}
 
 
 @kopf.index(GROUP, VERSION, "gpuprofiles")
 async def gpu_profiles(name: str, body: kopf.Body, **_: Any) -> dict:
-    return {name: _snapshot(body)}
+    return {name: kept.whole(body)}
 
 
 @kopf.index("", "v1", "services", labels=OWNED)
 async def owned_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, labels[VM_LABEL]): _snapshot(body)}
+    return {(namespace, labels[VM_LABEL]): kept.whole(body)}
 
 
 @kopf.index("", "v1", "secrets", labels=OWNED)
 async def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     """Only what the comparison needs: the Secret's data stays out of memory except as applied."""
-    return {(namespace, name): {"metadata": dict(body["metadata"]), "data": dict(body.get("data") or {})}}
+    return {(namespace, name): {"metadata": kept.metadata(body), "data": dict(body.get("data") or {})}}
 
 
 @kopf.index("", "v1", "nodes")

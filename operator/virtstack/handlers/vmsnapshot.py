@@ -15,6 +15,7 @@ from ..api.crd import GROUP, VERSION
 from ..builders.labels import VM_LABEL
 from ..builders.snapshot import RESTORES, SNAPSHOT_LABEL, SNAPSHOTS
 from ..controllers.vmsnapshot import PLURAL, SnapshotIndexes
+from . import kept
 from .virtualmachine import KUBEVIRT, OWNED, indexes_from
 
 SNAPSHOT_API = ("snapshot.kubevirt.io", "v1beta1")
@@ -29,7 +30,7 @@ async def vm_snapshots(namespace: str, body: kopf.Body, **_: Any) -> dict:
         (namespace, spec.get("virtualMachine")): {
             "apiVersion": body["apiVersion"],
             "kind": body["kind"],
-            "metadata": copy.deepcopy(dict(body["metadata"])),
+            "metadata": kept.metadata(body),
             "spec": copy.deepcopy(spec),
             "status": copy.deepcopy(dict(body.get("status") or {})),
         }
@@ -38,14 +39,14 @@ async def vm_snapshots(namespace: str, body: kopf.Body, **_: Any) -> dict:
 
 @kopf.index(*SNAPSHOT_API, SNAPSHOTS, labels=BACKING)
 async def kubevirt_snapshots(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, name): {"metadata": dict(body["metadata"]), "status": copy.deepcopy(body.get("status", {}))}}
+    return {(namespace, name): {"metadata": kept.metadata(body), "status": copy.deepcopy(body.get("status", {}))}}
 
 
 @kopf.index(*SNAPSHOT_API, RESTORES, labels=BACKING)
 async def kubevirt_restores(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {
         (namespace, labels[SNAPSHOT_LABEL]): {
-            "metadata": dict(body["metadata"]),
+            "metadata": kept.metadata(body),
             "status": copy.deepcopy(body.get("status", {})),
         }
     }
