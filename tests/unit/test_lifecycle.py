@@ -221,6 +221,20 @@ def test_a_reinstall_halts_deletes_the_old_disk_once_no_vmi_uses_it_then_starts_
     assert plan.pending_reason == UP_TO_DATE
 
 
+def test_removing_a_carried_out_reinstall_request_keeps_the_disk() -> None:
+    """A GitOps prune or a kubectl replace that drops spec.reinstallRequestedAt asks for nothing."""
+    request = spec(FEDORA_41, reinstallRequestedAt=REQUESTED)
+    done, _ = built(request, None)
+    removed = spec(FEDORA_41)
+    vmi = running_vmi(**{REINSTALL_ANNOTATION: REQUESTED})
+    manifest, plan = built(removed, done, data_volume("dv-2", REQUESTED), vmi)
+    assert manifest == done, "nothing changes in KubeVirt"
+    assert not (plan.halt or plan.delete_disk or plan.replace_vmi)
+    assert plan.pending_reason == UP_TO_DATE
+    _, stopped = built(removed, done, data_volume("dv-2", REQUESTED), None)
+    assert not (stopped.halt or stopped.delete_disk)
+
+
 def test_a_container_disk_reinstall_replaces_the_vmi() -> None:
     installed, _ = built(spec(IMAGE))
     new_image = {"template": {"image": "quay.io/containerdisks/fedora:42"}}

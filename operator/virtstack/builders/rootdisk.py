@@ -98,13 +98,13 @@ def plan_root_disk(
     refused = None
     if record is None:
         source, request = spec.source, wanted  # a new VM: its first disk answers the request already
-    elif record[1] != wanted and source_kind(spec.source) == source_kind(record[0]) and not snapshot_count:
+    elif wanted and record[1] != wanted and source_kind(spec.source) == source_kind(record[0]) and not snapshot_count:
         source, request = spec.source, wanted  # a new reinstall request
-    else:
+    else:  # no new request (a removed one asks for nothing: the disk stays), or one that must wait
         source, request = record
         if source_kind(spec.source) != source_kind(source):
             refused = KIND_CHANGE_REFUSED
-        elif record[1] != wanted:
+        elif wanted and record[1] != wanted:
             refused = SNAPSHOTS_EXIST
     live_vmi = vmi is not None and not vmi["metadata"].get("deletionTimestamp")
     reset_uid = _reset_uid(spec, kubevirt_vm, data_volume, vmi, source)
