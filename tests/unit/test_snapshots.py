@@ -144,6 +144,7 @@ def test_one_restore_per_revert_request() -> None:
     assert restore_name("s1", first) == restore_name("s1", first) != restore_name("s1", later)
     body = build_restore("s1", "ns", "s1-uid", "web", first)
     assert body["spec"]["targetReadinessPolicy"] == "StopTarget"
+    assert body["spec"]["volumeRestorePolicy"] == "InPlace", "restored disks keep the names the VM is built with"
     assert body["spec"]["virtualMachineSnapshotName"] == "s1"
 
 

@@ -71,7 +71,10 @@ def restore_name(snapshot_name: str, requested_at: datetime) -> str:
 
 def build_restore(snapshot_name: str, namespace: str, uid: str, vm_name: str, requested_at: datetime) -> dict:
     """StopTarget: KubeVirt stops a running VM itself (it cannot restore one online); the VM controller
-    holds the VM halted meanwhile and starts it again afterwards if its spec asks for Running."""
+    holds the VM halted meanwhile and starts it again afterwards if its spec asks for Running.
+
+    InPlace: the restored disks keep their names (KubeVirt's default gives them new ones and repoints
+    the VM), so the KubeVirt VM the operator applies afterwards still names the restored disks."""
     return {
         "apiVersion": SNAPSHOT_API,
         "kind": "VirtualMachineRestore",
@@ -85,6 +88,7 @@ def build_restore(snapshot_name: str, namespace: str, uid: str, vm_name: str, re
             "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": vm_name},
             "virtualMachineSnapshotName": snapshot_name,
             "targetReadinessPolicy": "StopTarget",
+            "volumeRestorePolicy": "InPlace",
         },
     }
 
