@@ -120,6 +120,8 @@ async def checked_addresses(url: str, rules: UrlRules, resolve: Resolver = syste
         addresses = await resolve(host)
     except OSError as error:
         raise ReadFailed(f"the host {host} does not resolve: {error}") from error
+    except ValueError as error:  # e.g. an empty or over-long label, which the URL check lets through
+        raise UrlRefused(f"{host} is not a valid host name ({error}): fix the URL") from error
     refusals = list(_refusals(addresses, rules))
     if refusals:
         raise UrlRefused(f"{host} resolves to {refusals[0]}")

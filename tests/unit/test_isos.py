@@ -105,6 +105,12 @@ def test_public_names_pass_and_unresolvable_ones_are_retried() -> None:
         asyncio.run(checked_addresses("https://gone.example/a.iso", RULES, resolve))
 
 
+def test_a_host_name_the_resolver_cannot_encode_is_refused_not_raised() -> None:
+    """An empty label passes the CRD's URL check; the system resolver's IDNA encoding refuses it."""
+    with pytest.raises(UrlRefused, match="is not a valid host name"):
+        asyncio.run(checked_addresses("https://a..example/a.iso", RULES))
+
+
 # --- ISO status -------------------------------------------------------------------------------
 
 

@@ -194,7 +194,7 @@ class IsoController(Controller):
             read.size, read.digest, read.error = result.size, result.digest, None
         except UrlRefused as error:
             read.refusal = str(error)
-        except ReadFailed as error:
+        except Exception as error:  # noqa: BLE001 - ReadFailed, or anything unforeseen: a failure, with back-off
             read.failures += 1
             read.error = str(error)
             delay = read_backoff(read.failures)
