@@ -115,19 +115,28 @@ class LeaderElector:
         self._spec: dict | None = None
 
     async def run(self, lead: Callable[[], None]) -> None:
-        """Acquire (retrying forever), start leading, renew until the renew deadline passes without success."""
-        while not await self._try():
+        """Acquire (retrying forever), start leading, renew until the renew deadline passes without success.
+
+        The deadline counts from when a successful request was sent, not answered: a standby counts its
+        lease duration from when it sees the write, which is never earlier, so a slow answer cannot
+        carry the holder past the moment a standby may take over.
+        """
+        while True:
+            sent = time.monotonic()
+            if await self._try() and time.monotonic() - sent < RENEW_DEADLINE:
+                break
             await asyncio.sleep(RETRY_PERIOD)
+        renewed = sent
         self.leading = True
         log.info("leading with Lease %s/%s as %s", self.config.namespace, self.config.name, self.config.identity)
-        renewed = time.monotonic()
         lead()
-        while time.monotonic() - renewed < RENEW_DEADLINE:
-            await asyncio.sleep(RETRY_PERIOD)
+        while (remaining := RENEW_DEADLINE - (time.monotonic() - renewed)) > 0:
+            await asyncio.sleep(min(RETRY_PERIOD, remaining))
             remaining = RENEW_DEADLINE - (time.monotonic() - renewed)
+            sent = time.monotonic()
             try:  # a hanging request must not carry the holder past its deadline
                 if remaining > 0 and await asyncio.wait_for(self._try(), remaining):
-                    renewed = time.monotonic()
+                    renewed = sent
             except TimeoutError:
                 pass
         self.leading = False

@@ -106,7 +106,12 @@ async def _stop_reconciling(memo: kopf.Memo) -> None:
 
 async def _campaign(memo: kopf.Memo) -> None:
     """Wait for the Lease, reconcile while holding it; once lost, stop writing at once and exit (non-zero)."""
-    await memo.elector.run(lambda: _reconcile(memo))
+    try:
+        await memo.elector.run(lambda: _reconcile(memo))
+    except asyncio.CancelledError:
+        raise  # shutting down: cleanup() stops the queues, then hands the Lease back
+    except Exception:  # noqa: BLE001 - the election failed: as with a lost Lease, nothing may write any more
+        log.exception("the leader election failed")
     await _stop_reconciling(memo)
     memo.leadership_lost = True
     memo.stop.set()
