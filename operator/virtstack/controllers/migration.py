@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ..api.virtualmachine import VirtualMachineSpec
 from ..builders.migration import (
     MIGRATION_JOB_LABEL,
@@ -37,7 +39,8 @@ async def carry_out_migration(
     if requested is None:
         return None
     vmim = next((m for m in migrations if m["metadata"]["name"] == current), None)
-    observed = MigrationObserved(requested_at=spec.migration.requestedAt, vmim=vmim, done_before=last == requested)
+    done_before = last is not None and datetime.fromisoformat(last) == spec.migration.requestedAt  # any offset
+    observed = MigrationObserved(requested_at=spec.migration.requestedAt, vmim=vmim, done_before=done_before)
     if vmim is None and not observed.done_before:
         if (refused := refusal(spec, vmi)) is not None:
             return MigrationObserved(requested_at=spec.migration.requestedAt, refusal=refused)
