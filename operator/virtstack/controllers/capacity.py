@@ -48,8 +48,9 @@ class CapacityGate:
     ) -> str | None:
         """None when the VM may run (or does not ask to); else why it waits. Records a start it allows.
 
-        `kept`: the operator halts the VM for a while (a revert) and starts it again afterwards: it
-        keeps the room it holds, which no waiting VM may take meanwhile."""
+        `kept`: the operator halts the VM for a while (a revert, a reinstall, a reset on reboot) and starts
+        it again afterwards: it keeps the room it holds, which no waiting VM may take meanwhile. Kept in
+        memory: an operator restarted mid-way forgets it, and an older waiting VM may take the room."""
         self._blocked.discard(key)
         if kept and (holds_room(kubevirt_vm, vmi) or key in self._started):
             self._kept.add(key)

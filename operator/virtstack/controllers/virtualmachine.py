@@ -301,7 +301,9 @@ class VirtualMachineController(Controller):
             if (found := one(indexes.groups, (namespace, g))) is not None
         }
         wants_to_run = inputs.spec.state is PowerState.RUNNING
-        waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes, kept=inputs.halted)
+        # A revert, a reinstall or a reset on reboot halts the VM for a while: it keeps its room meanwhile.
+        halted_for_a_while = inputs.halted or disk.halt
+        waiting = self.capacity.wait_message(key, wants_to_run, kubevirt_vm, vmi, indexes, kept=halted_for_a_while)
         inputs = replace(
             inputs,
             held_size=held_size(inputs.spec, kubevirt_vm, vmi),
