@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from virtstack.api.crd import all_crds
-from virtstack.api.policies import url_rules_parameters
+from virtstack.api.policies import url_rules_policy
 from virtstack.api.settings import IsoUrlRules
 from virtstack.cli import ADMISSION_POLICIES
 from virtstack_testbed.pki import SERVICE_CIDR
@@ -32,7 +32,7 @@ OPERATOR_SETTINGS = {
     "isoUrlRules": {"allowedCIDRs": ["127.0.0.1/32"], "clusterCIDRs": [SERVICE_CIDR, str(POD_CIDR_BASE)]},
     "isoImport": {"maxAttempts": 2},
 }
-URL_RULES = "virtstack-e2e-url-rules"  # the admission side of the same isoUrlRules, in namespace default
+URL_RULES = "virtstack-e2e-url-rules"  # the admission side of the same isoUrlRules
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,7 +57,7 @@ def virtstack_crds(cluster: Cluster) -> None:
         str(REPO / ADMISSION_POLICIES),
     )
     rules = IsoUrlRules.model_validate(OPERATOR_SETTINGS["isoUrlRules"])
-    cluster.apply(*url_rules_parameters(URL_RULES, "default", rules))
+    cluster.apply(*url_rules_policy(rules, URL_RULES))
 
 
 class Operator:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from virtstack.api.policies import url_rules_parameters
+from virtstack.api.policies import url_rules_policy
 from virtstack.api.settings import IsoUrlRules, Settings, load_settings
 from virtstack_testbed.binaries import expected_binaries
 from virtstack_testbed.plane import scheduler_configuration
@@ -408,20 +408,16 @@ def test_chart_defaults_are_the_operators_own_defaults(tmp_path: Path) -> None:
     assert load_settings(str(path)) == Settings()
 
 
-def test_url_rules_are_the_settings_given_to_the_admission_policy() -> None:
-    """The chart's ConfigMap and binding are what url_rules_parameters builds from the same settings."""
+def test_url_rules_are_the_settings_written_into_the_admission_policy() -> None:
+    """The chart's policy and binding are what url_rules_policy builds from the same settings."""
     rules = {"allowedCIDRs": ["10.20.30.0/24", "fd00:1234::/48"], "clusterCIDRs": ["10.0.0.0/24"]}
     args = [f"--set-json=settings.isoUrlRules={json.dumps(rules)}"]
     rendered = render(*args, show_only="templates/url-rules.yaml")
-    expected = url_rules_parameters(f"{RELEASE}-virtstack-url-rules", NAMESPACE, IsoUrlRules.model_validate(rules))
-    for got, want in zip(rendered, expected, strict=True):
-        got["metadata"].pop("labels")
-        assert got == want
-    policies = {
-        doc["metadata"]["name"]
-        for doc in yaml.safe_load_all((CHART / "templates" / "admission-policies.yaml").read_text())
-    }
-    assert expected[1]["spec"]["policyName"] in policies
+    expected = url_rules_policy(IsoUrlRules.model_validate(rules), f"{RELEASE}-virtstack-url-rules")
+    assert rendered == expected
+    assert not any("paramKind" in doc["spec"] or "paramRef" in doc["spec"] for doc in rendered), (
+        "no ConfigMap parameter: the API server can lose core-type params for good"
+    )
 
 
 def test_replicas_beyond_one_get_spread_over_nodes_and_a_disruption_budget() -> None:

@@ -8,7 +8,15 @@ from pathlib import Path
 import yaml
 from virtstack.api.crd import all_crds
 from virtstack.api.reference import render_reference
-from virtstack.cli import ADMISSION_POLICIES, API_REFERENCE, CRD_DIRECTORIES, render_crd, render_policies
+from virtstack.cli import (
+    ADMISSION_POLICIES,
+    API_REFERENCE,
+    CRD_DIRECTORIES,
+    URL_RULES_TEMPLATE,
+    render_crd,
+    render_policies,
+    render_url_rules_template,
+)
 from virtstack.objects import is_subset, merge_patch, needs_apply, stamped
 from virtstack.workqueue import WorkQueue
 
@@ -93,6 +101,7 @@ def test_committed_api_reference_equals_the_generated_one() -> None:
 
 def test_committed_admission_policies_equal_the_generated_ones() -> None:
     assert (REPO / ADMISSION_POLICIES).read_text() == render_policies(), "policies drifted: run `virtstack crds`"
+    assert (REPO / URL_RULES_TEMPLATE).read_text() == render_url_rules_template(), "drifted: run `virtstack crds`"
 
 
 def test_a_removed_field_is_applied_although_what_remains_is_a_subset() -> None:

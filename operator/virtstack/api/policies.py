@@ -7,6 +7,8 @@ administrator set (a GitOps re-apply of an unchanged manifest passes).
 
 from __future__ import annotations
 
+import json
+
 from ..urlguard import INTERNAL_RANGES, LOCAL_NAMES
 from .crd import GROUP
 from .settings import IsoUrlRules
@@ -73,10 +75,7 @@ def admission_policies() -> list[dict]:
         "metadata": {"name": POLICY_NAME},
         "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
     }
-    return [policy, binding, url_policy()]
-
-
-URL_POLICY_NAME = "virtstack-url-rules"
+    return [policy, binding]
 
 
 def _url_of(obj: str) -> str:
@@ -88,33 +87,38 @@ def _url_of(obj: str) -> str:
     )
 
 
-def _cidr_list(key: str) -> str:
-    return (
-        f"has(params.data) && '{key}' in params.data ? "
-        f"params.data['{key}'].split(',').map(c, c.trim()).filter(c, c != '') : []"
-    )
+def url_rules_policy(rules: IsoUrlRules, name: str) -> list[dict]:
+    """The SSRF guard at admission for these settings: the policy and its binding, both named `name`."""
+    return url_policy(name, _cel_list(rules.allowedCIDRs), _cel_list(rules.clusterCIDRs))
 
 
-def url_policy() -> dict:
+def _cel_list(cidrs: list) -> str:
+    """A JSON array of strings, written as Helm's toJson writes it: also a CEL list literal."""
+    return json.dumps([str(c) for c in cidrs], separators=(",", ":"))
+
+
+def url_policy(name: str, allowed: str, cluster: str) -> list[dict]:
     """The SSRF guard at admission, for what the API server can judge without DNS (urlguard.py does the rest).
 
     A URL whose host is a literal address in an internal range (unless allowed), in the cluster's
     own ranges, an IPv6 literal CEL cannot read plainly (IPv4-mapped, zoned), or localhost is
-    refused. Its ranges come from a ConfigMap (the parameters `url_rules_parameters` builds, and the
-    chart's url-rules.yaml from the same settings). Only a new or changed URL is judged, so
-    finalizer and status updates of stored objects pass.
+    refused. Only a new or changed URL is judged, so finalizer and status updates of stored objects pass.
+
+    `allowed` and `cluster` are CEL lists of CIDR strings (JSON arrays are CEL literals): the settings'
+    ranges are written into the policy, not read from a ConfigMap parameter, because the API server
+    stops resolving a core-type paramKind for good once no binding names it for a moment (an
+    uninstall and reinstall), until it restarts (kubernetes/kubernetes#130887).
     """
     field = "variables.field + ' (' + variables.url + ')'"
     judged = "!variables.judged || "
     internal = ", ".join(f"'{cidr}'" for cidr, _ in INTERNAL_RANGES)
     in_list = "variables.{}.exists(c, isCIDR(c) && cidr(c).containsIP(ip(variables.host)))"
-    return {
+    policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": URL_POLICY_NAME},
+        "metadata": {"name": name},
         "spec": {
             "failurePolicy": "Fail",
-            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
             "matchConstraints": {
                 "resourceRules": [
                     {
@@ -144,8 +148,8 @@ def url_policy() -> dict:
                     "variables.hostname.substring(0, variables.hostname.size() - 1) : variables.hostname",
                 },
                 {"name": "literal", "expression": "variables.host != '' && isIP(variables.host)"},
-                {"name": "allowed", "expression": _cidr_list("allowedCIDRs")},
-                {"name": "cluster", "expression": _cidr_list("clusterCIDRs")},
+                {"name": "allowed", "expression": allowed},
+                {"name": "cluster", "expression": cluster},
                 {"name": "internal", "expression": f"[{internal}]"},
             ],
             "validations": [
@@ -183,30 +187,10 @@ def url_policy() -> dict:
             ],
         },
     }
-
-
-def url_rules_parameters(name: str, namespace: str, rules: IsoUrlRules) -> list[dict]:
-    """The ConfigMap holding the settings' ranges and the binding that enforces the URL policy with it.
-
-    The chart renders the same two objects (templates/url-rules.yaml); tests compare them.
-    """
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {
-            "allowedCIDRs": ",".join(str(c) for c in rules.allowedCIDRs),
-            "clusterCIDRs": ",".join(str(c) for c in rules.clusterCIDRs),
-        },
-    }
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": name},
-        "spec": {
-            "policyName": URL_POLICY_NAME,
-            "validationActions": ["Deny"],
-            "paramRef": {"name": name, "namespace": namespace, "parameterNotFoundAction": "Deny"},
-        },
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
     }
-    return [config_map, binding]
+    return [policy, binding]
