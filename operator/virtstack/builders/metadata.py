@@ -21,12 +21,13 @@ cluster is `status.ipAddresses`.
 
 from __future__ import annotations
 
+from .placement import ZONE_LABEL
+
 META_DATA_DISK = "metadata"
 META_DATA_LABEL = "VSMETA"
 INSTANCE_NAME_ANNOTATION = "virtstack.io/instance-name"
 HOSTNAME_ANNOTATION = "virtstack.io/hostname"
 SERVICE_OFFERING_ANNOTATION = "virtstack.io/service-offering"
-ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 def service_offering(cpu: int, memory: str) -> str:
