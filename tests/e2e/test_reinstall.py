@@ -118,7 +118,10 @@ def test_reinstall_of_a_container_disk_vm_replaces_its_vmi(cluster: Cluster, nam
     wait_for(
         lambda: status_of(cluster, namespace, "ephemeral").get("lastReinstalledAt") == requested, 60, "reinstalled"
     )
-    vmi = cluster.get("virtualmachineinstances.kubevirt.io", "ephemeral", namespace)
+    # The old VMI is gone once the reinstall is recorded; KubeVirt's new one may come a moment later.
+    vmi = wait_for(
+        lambda: cluster.get("virtualmachineinstances.kubevirt.io", "ephemeral", namespace), 30, "the new VMI"
+    )
     assert vmi["metadata"]["uid"] != first
     assert vmi["spec"]["volumes"][0]["containerDisk"]["image"] == "quay.io/containerdisks/fedora:42"
 
