@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,15 @@ class Operator:
         """SIGKILL: no clean-up of any kind, as a crash or an OOM kill."""
         self.process.kill()
         self.process.wait()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Frozen inside the block (SIGSTOP), as a hung process, so that another operator works alone."""
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         self.process.terminate()

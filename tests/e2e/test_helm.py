@@ -29,6 +29,8 @@ from virtstack_testbed.plane import AUDIT_LOG
 from virtstack_testbed.processes import free_port, log_tail
 from virtstack_testbed.testing import Cluster, condition, wait_for
 
+from .conftest import Operator
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "virtstack"
 POLICIES = CHART / "templates" / "admission-policies.yaml"
@@ -380,18 +382,6 @@ def writes_by(cluster: Cluster, username: str) -> set[tuple[str, str, str, str, 
     }  # fmt: skip
 
 
-def snapshots_written_by_others(cluster: Cluster, username: str) -> bool:
-    """Whether another operator (the session's cluster-admin one, say) also carried out VMSnapshots."""
-    path = Path(cluster.plane.run_dir) / AUDIT_LOG
-    return any(
-        e.get("stage") == "ResponseComplete"
-        and e["user"]["username"] != username
-        and e.get("userAgent", "").startswith("virtstack/")
-        and e.get("objectRef", {}).get("resource") == "vssnapshots"
-        for e in map(json.loads, path.read_text().splitlines())
-    )
-
-
 def reconciled_elsewhere(cluster: Cluster, namespace: str) -> bool:
     """Whether another operator (e.g. the session's cluster-admin one) already reconciles this namespace."""
     cluster.apply(vsvm("canary", "Stopped"), namespace=namespace)
@@ -450,19 +440,18 @@ def assert_allowed_everything(cluster: Cluster, log_path: Path, username: str) -
         assert ("patch", "virtstack.io", "sshkeypairs", "status") in succeeded, writes
         assert ("create", "kubevirt.io", "virtualmachineinstancemigrations", "") in succeeded, writes
         assert {("", "secrets"), ("", "services")} <= {(w[1], w[2]) for w in succeeded}, writes
-        if not snapshots_written_by_others(cluster, username):  # a create-once object is made by one operator
-            assert {
-                ("patch", "virtstack.io", "vssnapshots", ""),  # the VM's owner reference
-                ("delete", "virtstack.io", "vssnapshots", ""),  # beyond maxSnapshotsPerVM
-                ("patch", "virtstack.io", "vssnapshots", "status"),
-                ("create", "snapshot.kubevirt.io", "virtualmachinesnapshots", ""),
-                ("create", "snapshot.kubevirt.io", "virtualmachinerestores", ""),
-            } <= succeeded, writes
+        assert {
+            ("patch", "virtstack.io", "vssnapshots", ""),  # the VM's owner reference
+            ("delete", "virtstack.io", "vssnapshots", ""),  # beyond maxSnapshotsPerVM
+            ("patch", "virtstack.io", "vssnapshots", "status"),
+            ("create", "snapshot.kubevirt.io", "virtualmachinesnapshots", ""),
+            ("create", "snapshot.kubevirt.io", "virtualmachinerestores", ""),
+        } <= succeeded, writes
 
 
 @pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
 def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
-    cluster: Cluster, namespace: str, helm: Helm, tmp_path: Path, scope: str
+    cluster: Cluster, namespace: str, helm: Helm, tmp_path: Path, scope: str, operator: Operator
 ) -> None:
     """The chart's RBAC (either scope) is enough for the operator's lifecycle, and `helm test` sees it live.
 
@@ -483,57 +472,59 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     assert can_i(cluster, account, "create", "virtualmachines.kubevirt.io", "-n", vms)
     assert can_i(cluster, account, "create", "virtualmachines.kubevirt.io", "-n", "default") == (watch is None)
     assert can_i(cluster, account, "list", "namespaces") == (watch is not None), "kopf follows watched namespaces"
-    # The testbed's audit log attributes each write to a user; against another cluster, make sure no
-    # other operator reconciles this namespace, or the lifecycle would not prove this one's writes.
-    alone = cluster.plane is not None or not reconciled_elsewhere(cluster, vms)
-    kubeconfig = token_kubeconfig(cluster, namespace, fullname, tmp_path / "kubeconfig")
-    as_operator = [str(cluster.kubectl_path), f"--kubeconfig={kubeconfig}"]
-    # Reads only: the audit log records writes, and every write of this account must be allowed (below).
-    for outside in (
-        ["get", "configmaps", "-n", vms],
-        ["get", "clusterroles"],
-        ["get", "leases", "-n", "kube-system"],
-    ):
-        denied = subprocess.run([*as_operator, *outside], capture_output=True, text=True, timeout=30, check=False)
-        assert denied.returncode != 0 and "Forbidden" in denied.stderr, (outside, denied.stderr)
-    config = tmp_path / "config.yaml"
-    chart_config = yaml.safe_load(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
-    chart_config["metrics"]["port"] = free_port()  # the pod's own port; here, one free on this machine
-    chart_config["maxSnapshotsPerVM"] = 1  # so that the lifecycle deletes a snapshot too
-    config.write_text(yaml.safe_dump(chart_config))
-    log_path = tmp_path / "operator.log"
-    container = deployment(cluster, fullname, namespace)["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # POD_* come from the downward API:
-    env.update(POD_NAME=f"{fullname}-0", POD_NAMESPACE=namespace)  # what it would give this pod
-    del env["VIRTSTACK_CONFIG"]
-    with operator_process(kubeconfig, config, watch, log_path, env) as (operator, port):
-        try:
-            returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
-            assert run.returncode == 0, run.stderr
-            assert returncode == 0, output
-            assert re.search(rf"TEST SUITE:\s+{fullname}-test-liveness", output) and re.search(
-                r"Phase:\s+Succeeded", output
-            )
-            wait_for(
-                lambda: cluster.get("pod", f"{fullname}-test-liveness", namespace) is None,
-                30,
-                "the succeeded test pod deleted (hook-succeeded)",
-            )
+    # The session's cluster-wide operator is frozen meanwhile: the lifecycle's writes must be this one's.
+    with operator.paused():
+        # The testbed's audit log attributes each write to a user; against another cluster, make sure no
+        # other operator reconciles this namespace, or the lifecycle would not prove this one's writes.
+        alone = cluster.plane is not None or not reconciled_elsewhere(cluster, vms)
+        kubeconfig = token_kubeconfig(cluster, namespace, fullname, tmp_path / "kubeconfig")
+        as_operator = [str(cluster.kubectl_path), f"--kubeconfig={kubeconfig}"]
+        # Reads only: the audit log records writes, and every write of this account must be allowed (below).
+        for outside in (
+            ["get", "configmaps", "-n", vms],
+            ["get", "clusterroles"],
+            ["get", "leases", "-n", "kube-system"],
+        ):
+            denied = subprocess.run([*as_operator, *outside], capture_output=True, text=True, timeout=30, check=False)
+            assert denied.returncode != 0 and "Forbidden" in denied.stderr, (outside, denied.stderr)
+        config = tmp_path / "config.yaml"
+        chart_config = yaml.safe_load(cluster.get("configmap", f"{fullname}-config", namespace)["data"]["config.yaml"])
+        chart_config["metrics"]["port"] = free_port()  # the pod's own port; here, one free on this machine
+        chart_config["maxSnapshotsPerVM"] = 1  # so that the lifecycle deletes a snapshot too
+        config.write_text(yaml.safe_dump(chart_config))
+        log_path = tmp_path / "operator.log"
+        container = deployment(cluster, fullname, namespace)["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # POD_* come from the downward API:
+        env.update(POD_NAME=f"{fullname}-0", POD_NAMESPACE=namespace)  # what it would give this pod
+        del env["VIRTSTACK_CONFIG"]
+        with operator_process(kubeconfig, config, watch, log_path, env) as (chart_operator, port):
+            try:
+                returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
+                assert run.returncode == 0, run.stderr
+                assert returncode == 0, output
+                assert re.search(rf"TEST SUITE:\s+{fullname}-test-liveness", output) and re.search(
+                    r"Phase:\s+Succeeded", output
+                )
+                wait_for(
+                    lambda: cluster.get("pod", f"{fullname}-test-liveness", namespace) is None,
+                    30,
+                    "the succeeded test pod deleted (hook-succeeded)",
+                )
 
-            vm_lifecycle(cluster, vms)
-            assert_allowed_everything(cluster, log_path, account)
-            lease = cluster.get("lease", f"{fullname}-leader", namespace)
-            assert lease and lease["spec"]["holderIdentity"] == f"{fullname}-0", "it leads through the chart's Role"
+                vm_lifecycle(cluster, vms)
+                assert_allowed_everything(cluster, log_path, account)
+                lease = cluster.get("lease", f"{fullname}-leader", namespace)
+                assert lease and lease["spec"]["holderIdentity"] == f"{fullname}-0", "it leads through the chart's Role"
 
-            stop(operator)
-            returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
-            assert run.returncode != 0 and "Connection refused" in run.stderr
-            assert returncode != 0 and re.search(r"Phase:\s+Failed", output), (
-                "helm test fails when the operator is down"
-            )
-        finally:
-            helm("uninstall", release, "-n", namespace, "--wait", "--timeout=60s", check=False)
-            cluster.kubectl("delete", "namespace", vms, "--wait=false", check=False)
+                stop(chart_operator)
+                returncode, output, run = helm_test_with_kubelet_stand_in(cluster, helm, release, namespace, port)
+                assert run.returncode != 0 and "Connection refused" in run.stderr
+                assert returncode != 0 and re.search(r"Phase:\s+Failed", output), (
+                    "helm test fails when the operator is down"
+                )
+            finally:
+                helm("uninstall", release, "-n", namespace, "--wait", "--timeout=60s", check=False)
+                cluster.kubectl("delete", "namespace", vms, "--wait=false", check=False)
     if not alone:
         pytest.skip(
             "no RBAC denials and helm test passed, but another operator also reconciles this namespace and this "
