@@ -240,6 +240,13 @@ def test_a_container_disk_reinstall_replaces_the_vmi() -> None:
     new_image = {"template": {"image": "quay.io/containerdisks/fedora:42"}}
     _, plan = built(spec(new_image, reinstallRequestedAt=REQUESTED), installed, None, running_vmi())
     assert plan.replace_vmi and not plan.halt and not plan.reinstalled
+    terminating = running_vmi()
+    terminating["metadata"]["deletionTimestamp"] = REQUESTED
+    _, plan = built(spec(new_image, reinstallRequestedAt=REQUESTED), installed, None, terminating)
+    assert not plan.replace_vmi and not plan.reinstalled, "the old VMI on its way out is not the reinstalled one"
+    vmi = running_vmi(**{REINSTALL_ANNOTATION: REQUESTED})
+    _, plan = built(spec(new_image, reinstallRequestedAt=REQUESTED), installed, None, vmi)
+    assert not plan.replace_vmi and plan.reinstalled
     _, plan = built(spec(new_image, reinstallRequestedAt=REQUESTED), installed, None, None)
     assert plan.reinstalled, "a stopped container-disk VM has nothing to replace"
 

@@ -113,8 +113,9 @@ def plan_root_disk(
         or data_volume["metadata"]["uid"] == reset_uid
         or not persistent(source)  # the new source is a container disk: the old DataVolume goes
     )
-    replace_vmi = live_vmi and _annotation(vmi, REINSTALL_ANNOTATION) != request
-    reinstalling = wanted != "" and request == wanted and (doomed or replace_vmi or _awaits_disk(source, data_volume))
+    older_vmi = vmi is not None and _annotation(vmi, REINSTALL_ANNOTATION) != request  # live or on its way out
+    replace_vmi = live_vmi and older_vmi
+    reinstalling = wanted != "" and request == wanted and (doomed or older_vmi or _awaits_disk(source, data_volume))
     reason, message = _pending(spec, source, record, refused, reinstalling, snapshot_count)
     return RootDiskPlan(
         source=source,
