@@ -186,3 +186,19 @@ def test_indexes_keep_objects_without_the_api_servers_bookkeeping() -> None:
     copied["spec"]["state"] = "Stopped"
     copied["metadata"]["labels"]["x"] = "y"
     assert body["spec"]["state"] == "Running" and "x" not in body["metadata"]["labels"], "a copy, not a view"
+
+
+def test_what_indexes_keep_shares_each_string_between_objects() -> None:
+    """Thousands of VMs repeat the same keys and values: the copies hold one of each, not one per VM."""
+
+    def listed(name: str) -> dict:  # as two JSON documents parse: equal strings, distinct objects
+        return json.loads(json.dumps({"metadata": {"name": name}, "status": {"printableStatus": "Stopped"}}))
+
+    first, second = kept.whole(listed("web")), kept.whole(listed("db"))
+    (key_1,), (key_2,) = first["status"], second["status"]
+    assert key_1 is key_2 and first["status"][key_1] is second["status"][key_2]
+    assert kept.fields(listed("web"), "status", "spec") == {
+        "metadata": {"name": "web"},
+        "status": {"printableStatus": "Stopped"},
+        "spec": {},
+    }

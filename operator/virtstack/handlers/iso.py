@@ -19,20 +19,13 @@ OWNED = {ISO_LABEL: kopf.PRESENT}
 
 
 @kopf.index(GROUP, VERSION, "isos")
-def isos(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {
-        (namespace, name): {
-            "metadata": kept.metadata(body),
-            "spec": dict(body.get("spec") or {}),
-            "status": dict(body.get("status") or {}),
-        }
-    }
+async def isos(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): kept.fields(body, "spec", "status")}
 
 
 @kopf.index("cdi.kubevirt.io", "v1beta1", "datavolumes", labels=OWNED)
-def iso_imports(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
-    status = dict(body.get("status") or {})
-    return {(namespace, labels[ISO_LABEL]): {"metadata": kept.metadata(body), "status": status}}
+async def iso_imports(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[ISO_LABEL]): kept.fields(body, "status")}
 
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:

@@ -2,28 +2,44 @@
 
 `managedFields` and kubectl's last-applied copy are often most of an object's size, and no
 reconcile reads them; with thousands of VMs, each held in several indexes, they would be most of
-the operator's memory.
+the operator's memory. What is kept is copied with its strings interned: every object repeats the
+same keys and most of the same values (API versions, condition types, labels), which would
+otherwise be held once per object.
 """
 
 from __future__ import annotations
 
-import copy
+import sys
+from typing import Any
 
 import kopf
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
+def compact(value: Any) -> Any:
+    """A deep copy of a JSON value whose strings are shared with every other copy of the same string."""
+    if isinstance(value, dict):
+        return {sys.intern(key): compact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    if isinstance(value, str):
+        return sys.intern(value)
+    return value
+
+
 def metadata(body: kopf.Body) -> dict:
-    meta = {key: copy.deepcopy(value) for key, value in body["metadata"].items() if key != "managedFields"}
+    meta = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
     if LAST_APPLIED in (meta.get("annotations") or {}):
         meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
-    return meta
+    return compact(meta)
 
 
 def whole(body: kopf.Body) -> dict:
-    """A deep copy of the object, its metadata kept as above."""
-    return {
-        **{key: copy.deepcopy(value) for key, value in body.items() if key != "metadata"},
-        "metadata": metadata(body),
-    }
+    """The object, its metadata kept as above."""
+    return {**{key: compact(value) for key, value in body.items() if key != "metadata"}, "metadata": metadata(body)}
+
+
+def fields(body: kopf.Body, *names: str) -> dict:
+    """The metadata kept as above and these top-level fields ({} where absent)."""
+    return {"metadata": metadata(body), **{name: compact(body.get(name) or {}) for name in names}}

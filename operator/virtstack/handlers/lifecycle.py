@@ -18,14 +18,6 @@ CDI = ("cdi.kubevirt.io", "v1beta1")
 CREATED_BY_VM = {"kubevirt.io/created-by": kopf.PRESENT}
 
 
-def _summary(body: kopf.Body) -> dict:
-    return {
-        "metadata": kept.metadata(body),
-        "spec": dict(body.get("spec") or {}),
-        "status": dict(body.get("status") or {}),
-    }
-
-
 def _owning_vm(body: kopf.Body) -> str | None:
     """The KubeVirt VM (named as ours) that made this DataVolume from its template."""
     return next(
@@ -40,12 +32,12 @@ def _owning_vm(body: kopf.Body) -> str | None:
 
 @kopf.index(*KUBEVIRT, "virtualmachineinstancemigrations", labels=OWNED)
 async def vm_migrations(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, labels[VM_LABEL]): _summary(body)}
+    return {(namespace, labels[VM_LABEL]): kept.fields(body, "spec", "status")}
 
 
 @kopf.index(*CDI, "datavolumes", labels=CREATED_BY_VM)
 async def vm_data_volumes(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, name): {"metadata": kept.metadata(body), "status": dict(body.get("status") or {})}}
+    return {(namespace, name): kept.fields(body, "status")}
 
 
 @kopf.on.event(*KUBEVIRT, "virtualmachineinstancemigrations", labels=OWNED, id="vm-migration-changed")

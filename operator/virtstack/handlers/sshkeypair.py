@@ -17,20 +17,14 @@ OWNED = {KEYPAIR_LABEL: kopf.PRESENT}
 
 @kopf.index(GROUP, VERSION, "sshkeypairs")
 async def keypairs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {
-        (namespace, name): {
-            "metadata": kept.metadata(body),
-            "spec": dict(body.get("spec") or {}),
-            "status": dict(body.get("status") or {}),
-        }
-    }
+    return {(namespace, name): kept.fields(body, "spec", "status")}
 
 
 @kopf.index("", "v1", "secrets", labels=OWNED)
 async def keypair_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     """Metadata and public keys only: the private key is never held in the operator's memory."""
     public = {key: value for key, value in (body.get("data") or {}).items() if key.endswith(".pub")}
-    return {(namespace, name): {"metadata": kept.metadata(body), "data": public}}
+    return {(namespace, name): {"metadata": kept.metadata(body), "data": kept.compact(public)}}
 
 
 def _enqueue(key: tuple[str, str], memo: kopf.Memo, kwargs: dict) -> None:

@@ -7,7 +7,6 @@ Index functions are coroutines: kopf runs plain functions in a thread pool, a ho
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import kopf
@@ -38,8 +37,8 @@ async def kubevirt_vmis(namespace: str, labels: kopf.Labels, body: kopf.Body, **
     return {
         (namespace, labels[VM_LABEL]): {
             "metadata": kept.metadata(body),
-            "spec": {"accessCredentials": copy.deepcopy(body.get("spec", {}).get("accessCredentials"))},
-            "status": copy.deepcopy(body.get("status", {})),
+            "spec": {"accessCredentials": kept.compact(body.get("spec", {}).get("accessCredentials"))},
+            "status": kept.compact(body.get("status", {})),
             "gpus": vmi_gpus(body),
         }
     }
@@ -54,12 +53,7 @@ def vmi_gpus(body: kopf.Body) -> list[str]:
 @kopf.index(*KUBEVIRT, "virtualmachineinstancemigrations", labels=WORKLOAD_UPDATE)
 async def workload_updates(namespace: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> dict:
     """KubeVirt's own migrations that hotplug CPU and memory, by the VMI (= our VM) they move."""
-    return {
-        (namespace, spec.get("vmiName")): {
-            "metadata": kept.metadata(body),
-            "status": copy.deepcopy(body.get("status", {})),
-        }
-    }
+    return {(namespace, spec.get("vmiName")): kept.fields(body, "status")}
 
 
 @kopf.index(GROUP, VERSION, "affinitygroups")
@@ -80,7 +74,7 @@ async def owned_services(namespace: str, labels: kopf.Labels, body: kopf.Body, *
 @kopf.index("", "v1", "secrets", labels=OWNED)
 async def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     """Only what the comparison needs: the Secret's data stays out of memory except as applied."""
-    return {(namespace, name): {"metadata": kept.metadata(body), "data": dict(body.get("data") or {})}}
+    return {(namespace, name): kept.fields(body, "data")}
 
 
 @kopf.index("", "v1", "nodes")

@@ -6,7 +6,6 @@ VM controller reports their count and the current one (and holds the VM halted w
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import kopf
@@ -25,31 +24,17 @@ BACKING = {SNAPSHOT_LABEL: kopf.PRESENT, VM_LABEL: kopf.PRESENT}
 @kopf.index(GROUP, VERSION, PLURAL)
 async def vm_snapshots(namespace: str, body: kopf.Body, **_: Any) -> dict:
     """By the VM they are of."""
-    spec = dict(body.get("spec") or {})
-    return {
-        (namespace, spec.get("virtualMachine")): {
-            "apiVersion": body["apiVersion"],
-            "kind": body["kind"],
-            "metadata": kept.metadata(body),
-            "spec": copy.deepcopy(spec),
-            "status": copy.deepcopy(dict(body.get("status") or {})),
-        }
-    }
+    return {(namespace, (body.get("spec") or {}).get("virtualMachine")): kept.whole(body)}
 
 
 @kopf.index(*SNAPSHOT_API, SNAPSHOTS, labels=BACKING)
 async def kubevirt_snapshots(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-    return {(namespace, name): {"metadata": kept.metadata(body), "status": copy.deepcopy(body.get("status", {}))}}
+    return {(namespace, name): kept.fields(body, "status")}
 
 
 @kopf.index(*SNAPSHOT_API, RESTORES, labels=BACKING)
 async def kubevirt_restores(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
-    return {
-        (namespace, labels[SNAPSHOT_LABEL]): {
-            "metadata": kept.metadata(body),
-            "status": copy.deepcopy(body.get("status", {})),
-        }
-    }
+    return {(namespace, labels[SNAPSHOT_LABEL]): kept.fields(body, "status")}
 
 
 def snapshot_indexes_from(kwargs: dict) -> SnapshotIndexes:
