@@ -28,6 +28,7 @@ from .leader import LeaderElector, lease_config
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 600.0
+LIST_PAGE = 500  # a start's listing in pages, as client-go's informers ask: no response with every object
 INVENTORY_INDEXES = ("virtstack_vms", "gpu_profiles", "snapshot_phases")
 
 
@@ -53,6 +54,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     settings.posting.level = logging.WARNING  # no Event per handler run: a no-op resync writes nothing
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    settings.watching.chunk_size = LIST_PAGE
     memo.settings = load_settings()
     settings.watching.inactivity_timeout = parse_duration(memo.settings.watchInactivityTimeout)
     memo.tasks = []
