@@ -1,4 +1,4 @@
-"""Pure comparisons that keep a reconcile from writing when nothing changed."""
+"""Pure reads and comparisons of Kubernetes objects: conditions, and what keeps a reconcile from writing."""
 
 from __future__ import annotations
 
@@ -55,3 +55,9 @@ def merge_patch(current: dict, desired: dict, keep: tuple[str, ...] = ()) -> dic
         elif value != old:
             patch[key] = value
     return patch
+
+
+def condition_of(obj: dict | None, kind: str) -> dict | None:
+    """The condition of this type in an object's `status.conditions` (KubeVirt's, CDI's, a Pod's), if any."""
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), None)

@@ -17,6 +17,7 @@ import base64
 import hashlib
 from enum import StrEnum
 
+from ..objects import condition_of
 from .owner import owned_secret
 
 KEYS_HASH_ANNOTATION = "virtstack.io/ssh-keys-hash"
@@ -69,7 +70,7 @@ def keys_delivery(
     if not agent_users:
         booted_with = (vmi["metadata"].get("annotations") or {}).get(KEYS_HASH_ANNOTATION)
         return (KeysDelivery.AT_BOOT if booted_with == keys_hash(public_keys) else KeysDelivery.PENDING_RESTART), ""
-    synchronized = next((c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == SYNCHRONIZED), None)
+    synchronized = condition_of(vmi, SYNCHRONIZED)
     if synchronized is not None and synchronized["status"] == "True":
         return KeysDelivery.LIVE, ""
     return KeysDelivery.WAITING_FOR_AGENT, (synchronized or {}).get("message", "")

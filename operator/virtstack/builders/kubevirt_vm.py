@@ -23,6 +23,7 @@ from ..api.affinitygroup import AffinityGroupSpec
 from ..api.gpuprofile import GPUProfileSpec
 from ..api.settings import Settings
 from ..api.virtualmachine import PowerState, VirtualMachineSpec
+from ..objects import condition_of
 from . import placement
 from .access import KEYS_HASH_ANNOTATION, access_credentials, keys_hash
 from .affinity import group_labels, pod_affinity
@@ -200,8 +201,7 @@ def held_size(spec: VirtualMachineSpec, kubevirt_vm: dict | None, vmi: dict | No
 
 
 def agent_connected(vmi: dict) -> bool:
-    conditions = (vmi.get("status") or {}).get("conditions", [])
-    return any(c["type"] == "AgentConnected" and c["status"] == "True" for c in conditions)
+    return (condition_of(vmi, "AgentConnected") or {}).get("status") == "True"
 
 
 def template_size(kubevirt_vm: dict | None) -> tuple[int, str] | None:

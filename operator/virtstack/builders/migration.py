@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..api.virtualmachine import VirtualMachineSpec
+from ..objects import condition_of
 from .labels import MANAGED_BY, VM_LABEL
 from .owner import owner_reference
 
@@ -88,7 +89,7 @@ def refusal(spec: VirtualMachineSpec, vmi: dict | None) -> Refusal | None:
             "Cannot migrate VMI which is not running (KubeVirt): the VM is not running; the request is "
             "carried out once it runs, or remove spec.migration",
         )
-    migratable = next((c for c in status.get("conditions", []) if c["type"] == "LiveMigratable"), None)
+    migratable = condition_of(vmi, "LiveMigratable")
     if migratable is not None and migratable.get("status") == "False":
         reason = migratable.get("reason") or "NotLiveMigratable"
         return Refusal(
@@ -119,8 +120,7 @@ def refusal(spec: VirtualMachineSpec, vmi: dict | None) -> Refusal | None:
 
 def target_unschedulable(pod: dict | None) -> str | None:
     """The scheduler's message when a migration's target launcher pod cannot be placed."""
-    conditions = ((pod or {}).get("status") or {}).get("conditions") or []
-    scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
+    scheduled = condition_of(pod, "PodScheduled")
     if scheduled is None or scheduled.get("status") != "False":
         return None
     return scheduled.get("message") or "no host can take the VM"

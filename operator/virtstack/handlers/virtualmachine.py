@@ -15,6 +15,7 @@ from ..api.crd import GROUP, VERSION
 from ..builders.labels import VM_LABEL
 from ..controllers.base import one, vms_listing
 from ..controllers.virtualmachine import Indexes
+from ..objects import condition_of
 from . import kept
 
 KUBEVIRT = ("kubevirt.io", "v1")
@@ -81,7 +82,7 @@ async def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) ->
 async def nodes(name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
     addresses = status.get("addresses") or []
     internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready = condition_of({"status": status}, "Ready") or {}
     healthy = ready.get("status") == "True"
     return {
         name: {

@@ -20,6 +20,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from ..api.crd import GROUP, KINDS, VERSION
+from ..objects import condition_of
 
 FIELD_MANAGER = "kubectl-virtstack"
 MERGE_PATCH = "application/merge-patch+json"
@@ -64,7 +65,7 @@ def age(created: str | None, now: datetime) -> str:
 
 def vm_row(vm: dict, now: datetime) -> list[str]:
     status = vm.get("status") or {}
-    ready = next((c["status"] for c in status.get("conditions") or [] if c.get("type") == "Ready"), "")
+    ready = (condition_of(vm, "Ready") or {}).get("status", "")
     return [
         vm["metadata"]["name"],
         status.get("state") or "",

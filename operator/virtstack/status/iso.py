@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ..api.conditions import Condition, ConditionStatus, merge_conditions
 from ..api.iso import IsoPhase, ISOSpec, ISOStatus
+from ..objects import condition_of
 
 READY = "Ready"
 URL_REFUSED = "UrlRefused"
@@ -59,8 +60,7 @@ def _condition(status: bool, reason: str, message: str, generation: int, now: da
 
 def importer_error(data_volume: dict | None) -> str | None:
     """CDI's importer error while it retries (Running=False, reason Error)."""
-    conditions = ((data_volume or {}).get("status") or {}).get("conditions", [])
-    running = next((c for c in conditions if c.get("type") == "Running"), None)
+    running = condition_of(data_volume, "Running")
     if running and running.get("status") == "False" and running.get("reason") == "Error":
         return running.get("message") or "the importer failed"
     return None

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from ..api.conditions import Condition, ConditionStatus
 from ..builders.migration import FINAL_PHASES, Refusal, phase
+from ..objects import condition_of
 
 MIGRATING = "Migrating"
 
@@ -68,7 +69,7 @@ def _condition(observed: MigrationObserved) -> tuple[ConditionStatus, str, str]:
         return ConditionStatus.TRUE, "Pending", "creating the VirtualMachineInstanceMigration"
     current = phase(vmim) or "Pending"
     if current == "Failed":
-        failure = next((c for c in (vmim.get("status") or {}).get("conditions", []) if c["type"] == "Failure"), {})
+        failure = condition_of(vmim, "Failure") or {}
         why = failure.get("message") or ((vmim.get("status") or {}).get("migrationState") or {}).get("failureReason")
         return (
             ConditionStatus.FALSE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..api.conditions import Condition, ConditionStatus
 from ..api.virtualmachine import VirtualMachineSpec
 from ..builders.quantity import bytes_of
+from ..objects import condition_of
 
 RESIZED = "Resized"
 UNSCHEDULABLE_TARGET = "TargetPodUnschedulable"
@@ -41,7 +42,7 @@ def resize_condition(
     if have[0] == want[0] and bytes_of(have[1]) == bytes_of(want[1]):
         status, reason, message = ConditionStatus.TRUE, "Applied", f"the guest runs with {wanted}"
     elif (latest := _latest(workload_updates)) is not None and (latest.get("status") or {}).get("phase") == "Failed":
-        failure = next((c for c in latest["status"].get("conditions", []) if c["type"] == "Failure"), {})
+        failure = condition_of(latest, "Failure") or {}
         status = ConditionStatus.FALSE
         reason = "InsufficientCapacity" if failure.get("reason") == UNSCHEDULABLE_TARGET else "MigrationFailed"
         cause = failure.get("message") or "the live migration failed"

@@ -13,6 +13,7 @@ from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineS
 from ..builders.access import KeysDelivery
 from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
 from ..builders.rootdisk import RootDiskPlan
+from ..objects import condition_of
 from .capacity import CAPACITY_LIMIT, unscheduled_conditions
 from .migration import MigrationObserved, migrated, migrating_condition, migration_running
 from .quota import QUOTA_EXCEEDED, launcher_refusal
@@ -271,8 +272,7 @@ def _reverting(snapshot: str, generation: int, now: str) -> Condition:
 def _scheduled(spec: VirtualMachineSpec, vmi: dict | None, generation: int, now: str) -> Condition | None:
     if spec.state is not PowerState.RUNNING or vmi is None:
         return None
-    conditions = (vmi.get("status") or {}).get("conditions", [])
-    pod_scheduled = next((c for c in conditions if c["type"] == "PodScheduled"), None)
+    pod_scheduled = condition_of(vmi, "PodScheduled")
     if pod_scheduled is not None and pod_scheduled.get("status") == "False":
         message = pod_scheduled.get("message") or "no host can run the VM"
         if "affinity rules" in message and spec.affinityGroups:
@@ -311,9 +311,8 @@ def _restart_required(observed: Observed, generation: int, now: str) -> Conditio
             observedGeneration=generation,
             lastTransitionTime=now,
         )
-    conditions = ((observed.kubevirt_vm or {}).get("status") or {}).get("conditions", [])
-    kubevirt = next((c for c in conditions if c["type"] == RESTART_REQUIRED and c["status"] == "True"), None)
-    if kubevirt is None and observed.groups_pending is not None:
+    kubevirt = condition_of(observed.kubevirt_vm, RESTART_REQUIRED) or {}
+    if kubevirt.get("status") != "True" and observed.groups_pending is not None:
         return Condition(
             type=RESTART_REQUIRED,
             status=ConditionStatus.TRUE,
@@ -323,7 +322,7 @@ def _restart_required(observed: Observed, generation: int, now: str) -> Conditio
             observedGeneration=generation,
             lastTransitionTime=now,
         )
-    if kubevirt is None:
+    if kubevirt.get("status") != "True":
         return None
     return Condition(
         type=RESTART_REQUIRED,
