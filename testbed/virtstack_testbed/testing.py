@@ -82,6 +82,18 @@ def condition(obj: dict | None, kind: str) -> dict | None:
     return next((c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == kind), None)
 
 
+def wait_condition(
+    cluster: Cluster, resource: str, name: str, namespace: str, kind: str, timeout: float, what: str, **fields: str
+) -> dict:
+    """Wait until the object's condition `kind` has these fields (status="False", reason=...); it is returned."""
+
+    def matching() -> dict | None:
+        found = condition(cluster.get(resource, name, namespace), kind)
+        return found if found and all(found.get(key) == value for key, value in fields.items()) else None
+
+    return wait_for(matching, timeout, f"{what} ({kind} with {fields})")
+
+
 # --- the simulator's fault injection (tests marked `simulator`; see testbed/README.md) ---------------
 
 

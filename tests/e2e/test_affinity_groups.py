@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -85,14 +85,8 @@ def test_deleting_a_group_leaves_members_running_and_they_report_it(cluster: Clu
     cluster.apply(vm_with("keeper", affinityGroups=["temporary"]), namespace=namespace)
     first = wait_state(cluster, namespace, "keeper", "Running")
     cluster.kubectl("delete", "ag", "temporary", "-n", namespace)
-    missing = wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", "keeper", namespace), "AffinityGroups"))
-            and c["status"] == "False"
-            and c
-        ),
-        30,
-        "the missing group reported",
+    missing = wait_condition(
+        cluster, "vsvm", "keeper", namespace, "AffinityGroups", 30, "the missing group reported", status="False"
     )
     assert missing["reason"] == "GroupMissing" and "AffinityGroup temporary does not exist" in missing["message"]
     assert status_of(cluster, namespace, "keeper")["host"] == first["host"], "still running where it was"
@@ -111,12 +105,8 @@ def test_deleting_a_group_then_restarting_a_member_removes_the_constraint_and_di
     assert first["apart-a"]["host"] != first["apart-b"]["host"]
     vmi_uid = {name: cluster.get("vmi", name, namespace)["metadata"]["uid"] for name in ("apart-a", "apart-b")}
     cluster.kubectl("delete", "ag", "apart", "-n", namespace)
-    wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", "apart-b", namespace), "AffinityGroups")) and c["status"] == "False"
-        ),
-        30,
-        "the missing group reported",
+    wait_condition(
+        cluster, "vsvm", "apart-b", namespace, "AffinityGroups", 30, "the missing group reported", status="False"
     )
     # Only apart-a's host takes VMs now: under the group's rule apart-b could not start there.
     others = [n for n in cluster.plane.node_names() if n != first["apart-a"]["host"]]
@@ -164,9 +154,4 @@ def test_joining_a_group_while_running_applies_at_the_next_start(cluster: Cluste
         "RestartRequired cleared by the start",
     )
     assert cluster.get("vmi", "joiner", namespace)["metadata"]["labels"]["ag.virtstack.io/later"] == "member"
-    applied = wait_for(
-        lambda: (c := condition(cluster.get("vsvm", "joiner", namespace), "AffinityGroups")) and c["status"] == "True",
-        30,
-        "the group applied",
-    )
-    assert applied
+    wait_condition(cluster, "vsvm", "joiner", namespace, "AffinityGroups", 30, "the group applied", status="True")

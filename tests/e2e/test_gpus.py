@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
 
 from .test_vm_lifecycle import vm_with, wait_state
 
@@ -39,11 +39,7 @@ def test_two_vgpus_run_the_third_waits_and_profile_counts_follow(
     assert (counts["capacity"], counts["available"]) == (2, 0)
 
     cluster.apply(vm_with("gpu-3", gpu={"profile": profile}), namespace=namespace)
-    waiting = wait_for(
-        lambda: (c := condition(cluster.get("vsvm", "gpu-3", namespace), "Scheduled")) and c["status"] == "False" and c,
-        60,
-        "gpu-3 unscheduled",
-    )
+    waiting = wait_condition(cluster, "vsvm", "gpu-3", namespace, "Scheduled", 60, "gpu-3 unscheduled", status="False")
     assert waiting["reason"] == "InsufficientCapacity"
     assert "Insufficient nvidia.com/GRID_K240Q" in waiting["message"] and f"GPUProfile {profile}" in waiting["message"]
 
@@ -65,14 +61,8 @@ def test_non_gpu_vm_avoids_the_gpu_host_while_others_are_free(cluster: Cluster, 
 
 def test_missing_profile_blocks_the_vm_with_a_clear_condition(cluster: Cluster, namespace: str) -> None:
     cluster.apply(vm_with("nogpu", gpu={"profile": "nonexistent"}), namespace=namespace)
-    ready = wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", "nogpu", namespace), "Ready"))
-            and c["reason"] == "GPUProfileMissing"
-            and c
-        ),
-        30,
-        "GPUProfileMissing",
+    ready = wait_condition(
+        cluster, "vsvm", "nogpu", namespace, "Ready", 30, "GPUProfileMissing", reason="GPUProfileMissing"
     )
     assert "GPUProfile nonexistent (spec.gpu.profile) does not exist" in ready["message"]
     assert cluster.get("virtualmachines.kubevirt.io", "nogpu", namespace) is None
@@ -97,12 +87,8 @@ def test_a_namespace_over_its_gpu_quota_gets_a_clear_error_and_others_are_unaffe
         cluster.apply(vm_with("within", gpu={"profile": profile}), namespace=namespace)
         wait_state(cluster, namespace, "within", "Running")
         cluster.apply(vm_with("beyond", gpu={"profile": profile}), namespace=namespace)
-        refused = wait_for(
-            lambda: (
-                (c := condition(cluster.get("vsvm", "beyond", namespace), "Scheduled")) and c["status"] == "False" and c
-            ),
-            60,
-            "beyond refused",
+        refused = wait_condition(
+            cluster, "vsvm", "beyond", namespace, "Scheduled", 60, "beyond refused", status="False"
         )
         assert refused["reason"] == "QuotaExceeded"
         assert "ResourceQuota gpus is used up" in refused["message"]
@@ -130,12 +116,8 @@ def test_adding_a_gpu_to_a_running_vm_waits_for_a_stop_and_start(
     assert first_host != "host-c", "a VM without a GPU avoids the GPU host"
 
     cluster.apply(vm_with("grow", gpu={"profile": profile}), namespace=namespace)
-    restart = wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", "grow", namespace), "RestartRequired")) and c["status"] == "True" and c
-        ),
-        60,
-        "RestartRequired for the GPU change",
+    restart = wait_condition(
+        cluster, "vsvm", "grow", namespace, "RestartRequired", 60, "RestartRequired for the GPU change", status="True"
     )
     assert restart["message"]
     vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grow", namespace)

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from virtstack_testbed.plane import AUDIT_LOG
 from virtstack_testbed.processes import free_port, log_tail
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
 
 from .conftest import Operator
 
@@ -303,11 +303,7 @@ def vm_lifecycle(cluster: Cluster, namespace: str) -> None:
          "spec": {"keyType": "ed25519"}},
         namespace=namespace,
     )  # fmt: skip
-    wait_for(
-        lambda: (ready := condition(cluster.get("sshkey", "deploy", namespace), "Ready")) and ready["status"] == "True",
-        60,
-        "sshkey deploy generated and Ready",
-    )
+    wait_condition(cluster, "sshkey", "deploy", namespace, "Ready", 60, "sshkey deploy generated", status="True")
     secret = cluster.get("sshkey", "deploy", namespace)["status"]["privateKeySecret"]
     assert cluster.get("secret", secret, namespace), "the private key's Secret was written"
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
 
 API = "virtstack.io/v1alpha1"
 pytestmark = pytest.mark.usefixtures("virtstack_crds", "operator")
@@ -151,14 +151,8 @@ def test_import_reports_rising_progress_then_a_vm_boots_from_it_and_holds_its_de
     )
 
     cluster.kubectl("delete", "iso", "installer", "-n", namespace, "--wait=false")
-    held = wait_for(
-        lambda: (
-            (c := condition(cluster.get("iso", "installer", namespace), "Ready"))
-            and c["reason"] == "DeletionHeld"
-            and c
-        ),
-        30,
-        "the deletion is held",
+    held = wait_condition(
+        cluster, "iso", "installer", namespace, "Ready", 30, "the deletion is held", reason="DeletionHeld"
     )
     assert f"{namespace}/fresh" in held["message"]
     time.sleep(2)
@@ -171,14 +165,8 @@ def test_a_bad_url_reports_its_error_fails_and_can_be_retried(
     cluster: Cluster, namespace: str, http_server: Server
 ) -> None:
     cluster.apply(iso("missing", http_server.url("missing.iso")), namespace=namespace)
-    failing = wait_for(
-        lambda: (
-            (c := condition(cluster.get("iso", "missing", namespace), "Ready"))
-            and c["reason"] == "DownloadFailing"
-            and c
-        ),
-        30,
-        "the error while retrying",
+    failing = wait_condition(
+        cluster, "iso", "missing", namespace, "Ready", 30, "the error while retrying", reason="DownloadFailing"
     )
     assert "expected status code 200, got 404" in failing["message"] and "attempt 1 of 2" in failing["message"]
     failed = wait_phase(cluster, namespace, "missing", "Failed", 60)
@@ -187,14 +175,15 @@ def test_a_bad_url_reports_its_error_fails_and_can_be_retried(
 
     # CDI's own retries: the operator's read succeeds, CDI's importer gets 404 and restarts.
     cluster.apply(iso("importer-fails", http_server.url("operator-only.iso")), namespace=namespace)
-    failing = wait_for(
-        lambda: (
-            (c := condition(cluster.get("iso", "importer-fails", namespace), "Ready"))
-            and c["reason"] == "DownloadFailing"
-            and c
-        ),
+    failing = wait_condition(
+        cluster,
+        "iso",
+        "importer-fails",
+        namespace,
+        "Ready",
         60,
         "CDI's importer error while it retries",
+        reason="DownloadFailing",
     )
     assert "Unable to connect to http data source" in failing["message"], failing
     wait_phase(cluster, namespace, "importer-fails", "Failed", 90)

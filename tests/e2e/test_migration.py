@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -33,15 +33,7 @@ def operator_events(cluster: Cluster, namespace: str, vm: str, reason: str) -> l
 
 def migrating(cluster: Cluster, namespace: str, vm: str, **fields: str) -> dict:
     """The VM's Migrating condition once it has these fields."""
-    return wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", vm, namespace), "Migrating"))
-            and all(c.get(k) == v for k, v in fields.items())
-            and c
-        ),
-        60,
-        f"{vm}'s Migrating condition with {fields}",
-    )
+    return wait_condition(cluster, "vsvm", vm, namespace, "Migrating", 60, f"{vm} migrating", **fields)
 
 
 @pytest.mark.simulator

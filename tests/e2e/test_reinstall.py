@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
 
 from .test_isos import Server, http_server, iso, wait_phase  # noqa: F401 - a fixture
 from .test_migration import now, operator_events
@@ -39,12 +39,8 @@ def root_pvc_uid(cluster: Cluster, namespace: str, vm: str) -> str | None:
 
 
 def reinstall_pending(cluster: Cluster, namespace: str, vm: str, reason: str) -> dict:
-    return wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", vm, namespace), "ReinstallPending")) and c["reason"] == reason and c
-        ),
-        60,
-        f"{vm}'s ReinstallPending {reason}",
+    return wait_condition(
+        cluster, "vsvm", vm, namespace, "ReinstallPending", 60, f"{vm}'s ReinstallPending {reason}", reason=reason
     )
 
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, guest_agent, wait_for
+from virtstack_testbed.testing import Cluster, condition, guest_agent, wait_condition, wait_for
 
 from .test_reconcile_writes import settled
 
@@ -101,14 +101,8 @@ def test_vm_keys_wait_for_their_key_pairs_and_changes_wait_for_a_start(cluster: 
         "spec": {"sshKeyPairs": ["ops"], "source": {"template": {"image": "quay.io/containerdisks/fedora:41"}}},
     }
     cluster.apply(vm, namespace=namespace)
-    waiting = wait_for(
-        lambda: (
-            (c := condition(cluster.get("vsvm", "keyed", namespace), "Ready"))
-            and c["reason"] == "SSHKeyPairNotReady"
-            and c
-        ),
-        30,
-        "keyed waits for its key pair",
+    waiting = wait_condition(
+        cluster, "vsvm", "keyed", namespace, "Ready", 30, "keyed waits for its key pair", reason="SSHKeyPairNotReady"
     )
     assert "SSHKeyPair ops (spec.sshKeyPairs) does not exist" in waiting["message"]
     assert cluster.get("virtualmachines.kubevirt.io", "keyed", namespace) is None
@@ -131,21 +125,15 @@ def test_vm_keys_wait_for_their_key_pairs_and_changes_wait_for_a_start(cluster: 
     ready_keypair(cluster, namespace, "extra")
     vm["spec"]["sshKeyPairs"] = ["ops", "extra"]
     cluster.apply(vm, namespace=namespace)
-    pending = wait_for(
-        lambda: (c := condition(cluster.get("vsvm", "keyed", namespace), "SSHKeys")) and c["status"] == "False" and c,
-        30,
-        "the new key waits for a start",
+    pending = wait_condition(
+        cluster, "vsvm", "keyed", namespace, "SSHKeys", 30, "the new key waits for a start", status="False"
     )
     assert pending["reason"] == "PendingRestart"
     assert "extra" in cluster.get("secret", "keyed-ssh-keys", namespace)["data"]
 
 
 def ssh_keys_condition(cluster: Cluster, namespace: str, name: str, reason: str) -> dict:
-    return wait_for(
-        lambda: (c := condition(cluster.get("vsvm", name, namespace), "SSHKeys")) and c["reason"] == reason and c,
-        30,
-        f"SSHKeys {reason}",
-    )
+    return wait_condition(cluster, "vsvm", name, namespace, "SSHKeys", 30, f"SSHKeys {reason}", reason=reason)
 
 
 @pytest.mark.simulator
