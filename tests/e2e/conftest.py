@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -123,13 +122,13 @@ class Operator:
         self.process.wait()
 
     @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Frozen inside the block (SIGSTOP), as a hung process, so that another operator works alone."""
-        self.process.send_signal(signal.SIGSTOP)
+    def stopped(self) -> Iterator[None]:
+        """Not running inside the block, so that another operator works alone; started again (listing afresh) after."""
+        self.stop()
         try:
             yield
         finally:
-            self.process.send_signal(signal.SIGCONT)
+            self.start()
 
     def stop(self) -> None:
         self.process.terminate()

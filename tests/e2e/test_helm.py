@@ -379,7 +379,7 @@ def writes_by(cluster: Cluster, username: str) -> set[tuple[str, str, str, str, 
 
 
 def reconciled_elsewhere(cluster: Cluster, namespace: str) -> bool:
-    """Whether another operator (e.g. the session's cluster-admin one) already reconciles this namespace."""
+    """Whether another operator (not this suite's: it is stopped meanwhile) already reconciles this namespace."""
     cluster.apply(vsvm("canary", "Stopped"), namespace=namespace)
     time.sleep(5)
     reconciled = bool((cluster.get("vsvm", "canary", namespace) or {}).get("status"))
@@ -468,8 +468,8 @@ def test_operator_runs_with_the_chart_service_account_and_helm_test_passes(
     assert can_i(cluster, account, "create", "virtualmachines.kubevirt.io", "-n", vms)
     assert can_i(cluster, account, "create", "virtualmachines.kubevirt.io", "-n", "default") == (watch is None)
     assert can_i(cluster, account, "list", "namespaces") == (watch is not None), "kopf follows watched namespaces"
-    # The session's cluster-wide operator is frozen meanwhile: the lifecycle's writes must be this one's.
-    with operator.paused():
+    # The session's cluster-wide operator is stopped meanwhile: the lifecycle's writes must be this one's.
+    with operator.stopped():
         # The testbed's audit log attributes each write to a user; against another cluster, make sure no
         # other operator reconciles this namespace, or the lifecycle would not prove this one's writes.
         alone = cluster.plane is not None or not reconciled_elsewhere(cluster, vms)

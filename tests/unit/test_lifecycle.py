@@ -244,6 +244,7 @@ def test_a_container_disk_reinstall_replaces_the_vmi() -> None:
     terminating["metadata"]["deletionTimestamp"] = REQUESTED
     _, plan = built(spec(new_image, reinstallRequestedAt=REQUESTED), installed, None, terminating)
     assert not plan.replace_vmi and not plan.reinstalled, "the old VMI on its way out is not the reinstalled one"
+    assert plan.pending_reason == REINSTALLING and "the VMI is replaced" in plan.pending_message
     vmi = running_vmi(**{REINSTALL_ANNOTATION: REQUESTED})
     _, plan = built(spec(new_image, reinstallRequestedAt=REQUESTED), installed, None, vmi)
     assert not plan.replace_vmi and plan.reinstalled

@@ -197,6 +197,8 @@ def test_what_indexes_keep_shares_each_string_between_objects() -> None:
     first, second = kept.whole(listed("web")), kept.whole(listed("db"))
     (key_1,), (key_2,) = first["status"], second["status"]
     assert key_1 is key_2 and first["status"][key_1] is second["status"][key_2]
+    uids = [kept.metadata(json.loads('{"metadata": {"uid": "u-1"}}'))["uid"] for _ in range(2)]
+    assert uids[0] is not uids[1], "a value that differs in every object is not interned"
     assert kept.fields(listed("web"), "status", "spec") == {
         "metadata": {"name": "web"},
         "status": {"printableStatus": "Stopped"},
