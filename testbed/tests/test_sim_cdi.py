@@ -8,7 +8,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, kubevirt_vm, simulator_flags, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, kubevirt_vm, simulator_flags, wait_for
 
 pytestmark = pytest.mark.simulator
 
@@ -78,8 +79,8 @@ def test_http_import_reports_rising_progress_and_binds_a_sized_pvc(
     assert len(partial) >= 2 and partial == sorted(partial) and 0 < partial[0] < partial[-1] < 100, seen
     assert seen[-1] == "100.0%"
     status = dv_status(cluster, namespace, "fedora")
-    assert condition({"status": status}, "Ready")["status"] == "True"
-    assert condition({"status": status}, "Bound")["reason"] == "Bound"
+    assert condition_of({"status": status}, "Ready")["status"] == "True"
+    assert condition_of({"status": status}, "Bound")["reason"] == "Bound"
     pvc = cluster.get("pvc", "fedora", namespace)
     assert pvc["status"]["phase"] == "Bound" and pvc["status"]["capacity"]["storage"] == "2Gi"
     assert pvc["metadata"]["ownerReferences"][0]["kind"] == "DataVolume"
@@ -98,7 +99,7 @@ def test_failing_url_retries_with_a_climbing_restart_count(cluster: Cluster, nam
         "the importer restarted twice",
     )
     assert status["phase"] in ("ImportScheduled", "ImportInProgress"), "a failing import never fails the DataVolume"
-    running = condition({"status": status}, "Running")
+    running = condition_of({"status": status}, "Running")
     assert running["status"] == "False" and running["reason"] == "Error"
     assert "expected status code 200, got 404" in running["message"]
     wait_for(

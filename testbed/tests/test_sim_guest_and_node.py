@@ -7,9 +7,9 @@ plane. The simulator runs with short heartbeat timings here so that node loss ta
 from __future__ import annotations
 
 import pytest
+from virtstack.objects import condition_of
 from virtstack_testbed.testing import (
     Cluster,
-    condition,
     guest_agent,
     guest_event,
     kubevirt_vm,
@@ -76,21 +76,21 @@ def test_guest_agent_connects_and_its_condition_is_removed_when_it_goes(cluster:
     cluster.apply(kubevirt_vm("agent", annotations=annotations), namespace=namespace)
     running_vmi(cluster, namespace, "agent")
     wait_for(
-        lambda: (condition(cluster.get("vm", "agent", namespace), "AgentConnected") or {}).get("status") == "True",
+        lambda: (condition_of(cluster.get("vm", "agent", namespace), "AgentConnected") or {}).get("status") == "True",
         30,
         "AgentConnected=True mirrored on the VM",
     )
     guest_agent(cluster, namespace, "agent", connected=False)
     wait_for(
         lambda: (
-            condition(cluster.get("vmi", "agent", namespace), "AgentConnected") is None
-            and condition(cluster.get("vm", "agent", namespace), "AgentConnected") is None
+            condition_of(cluster.get("vmi", "agent", namespace), "AgentConnected") is None
+            and condition_of(cluster.get("vm", "agent", namespace), "AgentConnected") is None
         ),
         30,
         "AgentConnected removed (not False) from VMI and VM",
     )
     guest_agent(cluster, namespace, "agent", connected=True)
-    wait_for(lambda: condition(cluster.get("vmi", "agent", namespace), "AgentConnected"), 30, "agent back")
+    wait_for(lambda: condition_of(cluster.get("vmi", "agent", namespace), "AgentConnected"), 30, "agent back")
 
 
 def node_label(cluster: Cluster, node: str) -> str | None:

@@ -5,7 +5,8 @@ source node, the handoff, refusals KubeVirt's webhook makes, and failures that l
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, kubevirt_vm, simulator_flags, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, kubevirt_vm, simulator_flags, wait_for
 
 pytestmark = pytest.mark.simulator
 
@@ -100,7 +101,7 @@ def test_unschedulable_target_fails_and_leaves_the_vmi_in_place(cluster: Cluster
     migrate(cluster, namespace, "nowhere", "stuck", addedNodeSelector={"kubernetes.io/hostname": source})
     vmim = finished(cluster, namespace, "nowhere")
     assert vmim["status"]["phase"] == "Failed"
-    failure = condition(vmim, "Failure")
+    failure = condition_of(vmim, "Failure")
     assert failure["reason"] == "TargetPodUnschedulable" and "unschedulable" in failure["message"]
     after = cluster.get("vmi", "stuck", namespace)
     assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
@@ -116,12 +117,12 @@ def test_gpu_vmi_is_not_migratable_and_its_migration_is_refused(cluster: Cluster
     ]
     cluster.apply(vm, namespace=namespace)
     vmi = running(cluster, namespace, "gpu")
-    migratable = condition(vmi, "LiveMigratable")
+    migratable = condition_of(vmi, "LiveMigratable")
     assert migratable["status"] == "False" and migratable["reason"] == "HostDeviceNotLiveMigratable"
-    assert condition(cluster.get("vm", "gpu", namespace), "LiveMigratable")["status"] == "False"
+    assert condition_of(cluster.get("vm", "gpu", namespace), "LiveMigratable")["status"] == "False"
     migrate(cluster, namespace, "gpu-move", "gpu")
     vmim = finished(cluster, namespace, "gpu-move")
-    failure = condition(vmim, "Failure")
+    failure = condition_of(vmim, "Failure")
     assert vmim["status"]["phase"] == "Failed" and failure["reason"] == "HostDeviceNotLiveMigratable"
     assert failure["message"].startswith("Cannot migrate VMI, Reason: HostDeviceNotLiveMigratable, Message: ")
     assert cluster.get("vmi", "gpu", namespace)["status"]["nodeName"] == vmi["status"]["nodeName"]
@@ -145,7 +146,7 @@ def test_failed_migration_and_one_in_flight_at_a_time(cluster: Cluster, namespac
     )
     migrate(cluster, namespace, "second", "flaky")
     second = finished(cluster, namespace, "second")
-    assert condition(second, "Failure")["reason"] == "MigrationInFlight"
+    assert condition_of(second, "Failure")["reason"] == "MigrationInFlight"
     first = finished(cluster, namespace, "first")
     assert first["status"]["phase"] == "Failed"
     vmi = cluster.get("vmi", "flaky", namespace)
@@ -173,8 +174,8 @@ def test_hotplug_within_limits_goes_live_through_a_workload_update_migration(clu
         done = (
             status.get("currentCPUTopology", {}).get("sockets") == 2
             and status.get("memory", {}).get("guestCurrent") == "2Gi"
-            and not condition(vmi, "HotVCPUChange")
-            and not condition(vmi, "HotMemoryChange")
+            and not condition_of(vmi, "HotVCPUChange")
+            and not condition_of(vmi, "HotMemoryChange")
         )
         return done and vmi
 
@@ -184,14 +185,14 @@ def test_hotplug_within_limits_goes_live_through_a_workload_update_migration(clu
     assert migration["metadata"]["name"].startswith("kubevirt-workload-update-")
     assert migration["status"]["phase"] == "Succeeded"
     assert vmi["status"]["nodeName"] == migration["status"]["migrationState"]["targetNode"]
-    assert condition(cluster.get("vm", "hot", namespace), "RestartRequired") is None
+    assert condition_of(cluster.get("vm", "hot", namespace), "RestartRequired") is None
 
 
 def test_hotplug_beyond_limits_requires_a_restart(cluster: Cluster, namespace: str) -> None:
     cluster.apply(hot_vm("capped", 1, "1Gi"), namespace=namespace)
     running(cluster, namespace, "capped")
     cluster.apply(hot_vm("capped", 8, "1Gi"), namespace=namespace)
-    restart = wait_for(lambda: condition(cluster.get("vm", "capped", namespace), "RestartRequired"), 30, "restart")
+    restart = wait_for(lambda: condition_of(cluster.get("vm", "capped", namespace), "RestartRequired"), 30, "restart")
     assert restart["message"] == "CPU sockets updated in template spec to a value higher than what's available"
     vmi = cluster.get("vmi", "capped", namespace)
     assert vmi["spec"]["domain"]["cpu"]["sockets"] == 1 and not cluster.list(

@@ -4,7 +4,8 @@ lock, failureDeadline, and VirtualMachineRestore that needs the target stopped."
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, kubevirt_vm, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, kubevirt_vm, wait_for
 
 pytestmark = pytest.mark.simulator
 
@@ -56,7 +57,7 @@ def test_online_snapshot_with_agent_then_restore_stopping_the_target(cluster: Cl
     vm = with_disk("db", {"simulator.virtstack.io/guest-agent": "true"})
     cluster.apply(vm, namespace=namespace)
     first = running(cluster, namespace, "db")
-    wait_for(lambda: condition(cluster.get("vmi", "db", namespace), "AgentConnected"), 30, "agent connected")
+    wait_for(lambda: condition_of(cluster.get("vmi", "db", namespace), "AgentConnected"), 30, "agent connected")
     cluster.apply(
         snapshot("snap", "db", {"simulator.virtstack.io/snapshot-seconds": "3"}, failureDeadline="2m"),
         namespace=namespace,
@@ -75,7 +76,7 @@ def test_online_snapshot_with_agent_then_restore_stopping_the_target(cluster: Cl
     assert done["readyToUse"] is True and done["indications"] == ["Online", "GuestAgent"]
     assert done["snapshotVolumes"] == {"includedVolumes": ["data"], "excludedVolumes": ["root"]}
     assert done["sourceUID"] == cluster.get("vm", "db", namespace)["metadata"]["uid"]
-    assert condition({"status": done}, "Ready")["status"] == "True"
+    assert condition_of({"status": done}, "Ready")["status"] == "True"
     content = cluster.get(
         "virtualmachinesnapshotcontents.snapshot.kubevirt.io", done["virtualMachineSnapshotContentName"], namespace
     )
@@ -98,7 +99,7 @@ def test_online_snapshot_with_agent_then_restore_stopping_the_target(cluster: Cl
         "done",
     )
     assert result["restoreTime"] and result["restores"][0]["volumeName"] == "data"
-    assert condition({"status": result}, "Ready")["status"] == "True"
+    assert condition_of({"status": result}, "Ready")["status"] == "True"
     restored = cluster.get("vm", "db", namespace)
     assert restored["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"].endswith(":41")
     assert restored["spec"]["runStrategy"] == "Always", "the snapshot's spec, run strategy included"
@@ -165,7 +166,7 @@ def test_restore_of_a_running_target_with_fail_immediate_fails(cluster: Cluster,
     )
     cluster.apply(restore("r", "busy", "s", "FailImmediate"), namespace=namespace)
     failure = wait_for(
-        lambda: condition(cluster.get("virtualmachinerestores.snapshot.kubevirt.io", "r", namespace), "Failure"),
+        lambda: condition_of(cluster.get("virtualmachinerestores.snapshot.kubevirt.io", "r", namespace), "Failure"),
         30,
         "restore failed",
     )

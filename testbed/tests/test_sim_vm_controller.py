@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from virtstack.objects import condition_of
 from virtstack_testbed.testing import (
     Cluster,
-    condition,
     guest_event,
     kubevirt_vm,
     restart_simulator,
@@ -135,7 +135,7 @@ def test_halted_deletes_the_vmi_and_always_starts_it(cluster: Cluster, namespace
         lambda: (s := vm_status(cluster, namespace, "power")).get("printableStatus") == "Stopped" and s, 30, "Stopped"
     )
     assert "created" not in status and "ready" not in status
-    assert condition({"status": status}, "Ready")["reason"] == "VMINotExists"
+    assert condition_of({"status": status}, "Ready")["reason"] == "VMINotExists"
 
 
 def test_start_failures_back_off_show_crash_loop_and_clear_once_running(cluster: Cluster, namespace: str) -> None:
@@ -169,14 +169,14 @@ def test_template_change_needs_a_restart_but_scheduling_fields_apply_live(cluste
     changed["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] = "quay.io/containerdisks/fedora:42"
     cluster.apply(changed, namespace=namespace)
     restart = wait_for(
-        lambda: condition(cluster.get("vm", "edit", namespace), "RestartRequired"), 30, "RestartRequired"
+        lambda: condition_of(cluster.get("vm", "edit", namespace), "RestartRequired"), 30, "RestartRequired"
     )
     assert restart["status"] == "True" and "reason" not in restart
     assert restart["message"] == "a non-live-updatable field was changed in the template spec"
     current = vmi_of(cluster, namespace, "edit")
     assert current["spec"]["volumes"][0]["containerDisk"]["image"].endswith(":41"), "the VMI is not touched"
     cluster.apply(kubevirt_vm("edit"), namespace=namespace)  # reverted
-    wait_for(lambda: condition(cluster.get("vm", "edit", namespace), "RestartRequired") is None, 30, "cleared")
+    wait_for(lambda: condition_of(cluster.get("vm", "edit", namespace), "RestartRequired") is None, 30, "cleared")
     live = kubevirt_vm("edit")
     live["spec"]["template"]["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "zone-a"}
     cluster.apply(live, namespace=namespace)
@@ -187,7 +187,7 @@ def test_template_change_needs_a_restart_but_scheduling_fields_apply_live(cluste
         30,
         "nodeSelector applied to the running VMI",
     )
-    assert condition(cluster.get("vm", "edit", namespace), "RestartRequired") is None
+    assert condition_of(cluster.get("vm", "edit", namespace), "RestartRequired") is None
     assert vmi_of(cluster, namespace, "edit")["metadata"]["uid"] == vmi["metadata"]["uid"]
 
 
@@ -237,7 +237,7 @@ def test_gpu_vm_beyond_the_hosts_gpus_is_unschedulable(cluster: Cluster, namespa
         60,
         "ErrorUnschedulable",
     )
-    scheduled = condition(vmi_of(cluster, namespace, "gpus"), "PodScheduled")
+    scheduled = condition_of(vmi_of(cluster, namespace, "gpus"), "PodScheduled")
     assert scheduled["reason"] == "Unschedulable" and "Insufficient nvidia.com/GRID_K240Q" in scheduled["message"]
 
 
@@ -285,4 +285,4 @@ def test_missing_pvc_shows_error_pvc_not_found_until_it_appears(cluster: Cluster
     }
     cluster.apply(claim, namespace=namespace)
     wait_running(cluster, namespace, "claims")
-    assert condition(vmi_of(cluster, namespace, "claims"), "Synchronized") is None
+    assert condition_of(vmi_of(cluster, namespace, "claims"), "Synchronized") is None

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import yaml
+from virtstack.objects import condition_of
 
 from .errors import TestbedError
 from .plane import Plane
@@ -68,7 +69,7 @@ def _vms(plane: Plane) -> list[dict]:
 
 
 def _ready(vm: dict) -> dict:
-    return next((c for c in vm.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
+    return condition_of(vm, "Ready") or {}
 
 
 def _lagging(plane: Plane, wanted: dict[str, str]) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from virtstack.objects import condition_of
 
 from .plane import Plane
 from .simulator.guest import AGENT_ANNOTATION, GUEST_ANNOTATION
@@ -78,17 +79,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
-def condition(obj: dict | None, kind: str) -> dict | None:
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == kind), None)
-
-
 def wait_condition(
     cluster: Cluster, resource: str, name: str, namespace: str, kind: str, timeout: float, what: str, **fields: str
 ) -> dict:
     """Wait until the object's condition `kind` has these fields (status="False", reason=...); it is returned."""
 
     def matching() -> dict | None:
-        found = condition(cluster.get(resource, name, namespace), kind)
+        found = condition_of(cluster.get(resource, name, namespace), kind)
         return found if found and all(found.get(key) == value for key, value in fields.items()) else None
 
     return wait_for(matching, timeout, f"{what} ({kind} with {fields})")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_condition, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -20,7 +21,7 @@ def group_status(cluster: Cluster, namespace: str, name: str) -> dict:
 
 
 def scheduled(cluster: Cluster, namespace: str, name: str) -> dict | None:
-    return condition(cluster.get("vsvm", name, namespace), "Scheduled")
+    return condition_of(cluster.get("vsvm", name, namespace), "Scheduled")
 
 
 def test_required_anti_affinity_one_member_per_host_and_the_extra_one_waits(cluster: Cluster, namespace: str) -> None:
@@ -63,7 +64,7 @@ def test_preferred_anti_affinity_runs_anyway_and_reports_the_violation(cluster: 
         lambda: (s := group_status(cluster, namespace, "soft")).get("violations") and s, 30, "a reported violation"
     )
     assert status["violations"] == ["host host-b runs soft-a, soft-b"]
-    assert condition({"status": status}, "Ready")["reason"] == "Violated"
+    assert condition_of({"status": status}, "Ready")["reason"] == "Violated"
 
 
 def test_host_affinity_keeps_members_together_and_zone_anti_affinity_spreads_zones(
@@ -136,11 +137,11 @@ def test_joining_a_group_while_running_applies_at_the_next_start(cluster: Cluste
     first = cluster.get("vmi", "joiner", namespace)["metadata"]["uid"]
     cluster.apply(vm_with("joiner", affinityGroups=["later"]), namespace=namespace)
     restart = wait_for(
-        lambda: condition(cluster.get("vsvm", "joiner", namespace), "RestartRequired"), 30, "RestartRequired"
+        lambda: condition_of(cluster.get("vsvm", "joiner", namespace), "RestartRequired"), 30, "RestartRequired"
     )
     assert (restart["status"], restart["reason"]) == ("True", "AffinityGroupsChanged")
     assert "joins AffinityGroup later when it next starts" in restart["message"]
-    groups = condition(cluster.get("vsvm", "joiner", namespace), "AffinityGroups")
+    groups = condition_of(cluster.get("vsvm", "joiner", namespace), "AffinityGroups")
     assert (groups["status"], groups["reason"]) == ("False", "PendingRestart")
     vmi = cluster.get("vmi", "joiner", namespace)
     assert vmi["metadata"]["uid"] == first and "ag.virtstack.io/later" not in vmi["metadata"]["labels"]
@@ -149,7 +150,7 @@ def test_joining_a_group_while_running_applies_at_the_next_start(cluster: Cluste
         vm_with("joiner", affinityGroups=["later"], rebootRequestedAt="2026-11-25T17:00:00Z"), namespace=namespace
     )
     wait_for(
-        lambda: condition(cluster.get("vsvm", "joiner", namespace), "RestartRequired") is None,
+        lambda: condition_of(cluster.get("vsvm", "joiner", namespace), "RestartRequired") is None,
         60,
         "RestartRequired cleared by the start",
     )

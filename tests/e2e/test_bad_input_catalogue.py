@@ -13,7 +13,8 @@ import uuid
 
 import pytest
 import yaml
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .test_api_validation import INVALID
 from .test_vm_lifecycle import vm_with
@@ -26,7 +27,7 @@ NOWHERE_PROFILE = "catalogue-nowhere"
 
 def ready_all(cluster: Cluster, namespace: str, names: list[str], timeout: float = 120) -> None:
     def all_ready() -> bool:
-        conditions = [condition(cluster.get("vsvm", name, namespace), "Ready") for name in names]
+        conditions = [condition_of(cluster.get("vsvm", name, namespace), "Ready") for name in names]
         return all(c and c["status"] == "True" for c in conditions)
 
     wait_for(all_ready, timeout, f"{len(names)} valid VMs Ready")
@@ -168,7 +169,7 @@ def test_bad_input_ends_in_clear_conditions_while_valid_vms_keep_their_speed(
     for name, (_, kind, reason, words, built) in CROSS_OBJECT.items():
         found = wait_for(
             lambda n=name, k=kind, r=reason, w=words: (
-                (c := condition(cluster.get("vsvm", n, namespace), k))
+                (c := condition_of(cluster.get("vsvm", n, namespace), k))
                 and c["status"] == "False"
                 and (r is None or c["reason"] == r)
                 and w in c["message"]

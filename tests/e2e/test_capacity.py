@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -22,7 +23,7 @@ def others_gone(cluster: Cluster, namespace: str) -> bool:
 
 
 def waiting_for_room(cluster: Cluster, namespace: str, name: str) -> dict | None:
-    scheduled = condition(cluster.get("vsvm", name, namespace), "Scheduled")
+    scheduled = condition_of(cluster.get("vsvm", name, namespace), "Scheduled")
     return scheduled if scheduled and scheduled["reason"] == "CapacityLimit" else None
 
 
@@ -48,7 +49,7 @@ def test_beyond_n_minus_one_hosts_worth_vms_wait_and_start_as_room_frees(
             assert waiting["status"] == "False"
             assert "the limit is 3 = (4 Ready hosts - 1) x maxVMsPerHost 1" in waiting["message"]
             assert "raise the operator setting maxVMsPerHost" in waiting["message"]
-            ready = condition(cluster.get("vsvm", name, namespace), "Ready")
+            ready = condition_of(cluster.get("vsvm", name, namespace), "Ready")
             assert (ready["status"], ready["reason"]) == ("False", "CapacityLimit")
             assert cluster.get("virtualmachines.kubevirt.io", name, namespace)["spec"]["runStrategy"] == "Halted"
         time.sleep(3)
@@ -80,7 +81,7 @@ def test_beyond_n_minus_one_hosts_worth_vms_wait_and_start_as_room_frees(
             cluster.kubectl("uncordon", hosts[0])
         # The host is back: room for one more, the oldest waiting VM.
         wait_state(cluster, namespace, "cap-3", "Running", timeout=60)
-        assert condition(cluster.get("vsvm", "cap-3", namespace), "Scheduled")["status"] == "True"
+        assert condition_of(cluster.get("vsvm", "cap-3", namespace), "Scheduled")["status"] == "True"
         assert waiting_for_room(cluster, namespace, "cap-4") is not None
 
         # Another VM stops through its spec: its room goes to the last one.

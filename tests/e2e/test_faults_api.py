@@ -9,8 +9,9 @@ import time
 
 import pytest
 from virtstack.kube import REQUEST_TIMEOUT_SECONDS
+from virtstack.objects import condition_of
 from virtstack_testbed.faultproxy import FaultProxy
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .conftest import Operator
 from .test_walking_skeleton import vsvm
@@ -40,7 +41,7 @@ def proxied(cluster: Cluster, operator: Operator):
 
 
 def ready(cluster: Cluster, namespace: str, name: str) -> dict | None:
-    return (c := condition(cluster.get("vsvm", name, namespace), "Ready")) and c["status"] == "True" and c
+    return (c := condition_of(cluster.get("vsvm", name, namespace), "Ready")) and c["status"] == "True" and c
 
 
 def test_throttling_and_conflicts_are_retried_with_backoff_never_reported_as_failures(

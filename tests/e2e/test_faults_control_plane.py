@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .conftest import Operator
 from .test_operator_crash import kubevirt_vms_by_owner
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.simulator
 
 
 def ready(cluster: Cluster, namespace: str, name: str) -> bool:
-    found = condition(cluster.get("vsvm", name, namespace), "Ready")
+    found = condition_of(cluster.get("vsvm", name, namespace), "Ready")
     return bool(found and found["status"] == "True")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from virtstack.objects import condition_of
 from virtstack_testbed.testing import Cluster, wait_for
 
 from .test_walking_skeleton import vsvm
@@ -54,7 +55,7 @@ def reconciled(cluster: Cluster, namespace: str, doc: dict) -> bool:
     """kstatus' Current: the status speaks of the latest generation, and Ready is True."""
     obj = live(cluster, namespace, doc)
     status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    ready = condition_of(obj, "Ready") or {}
     return status.get("observedGeneration") == obj["metadata"]["generation"] and ready.get("status") == "True"
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_condition, wait_for
 
 from .test_vm_lifecycle import vm_with, wait_state
 
@@ -93,7 +94,7 @@ def test_a_namespace_over_its_gpu_quota_gets_a_clear_error_and_others_are_unaffe
         assert refused["reason"] == "QuotaExceeded"
         assert "ResourceQuota gpus is used up" in refused["message"]
         assert f"requests.nvidia.com/GRID_K240Q=1 (spec.gpu: GPUProfile {profile})" in refused["message"]
-        assert condition(cluster.get("vsvm", "beyond", namespace), "Ready")["reason"] == "QuotaExceeded"
+        assert condition_of(cluster.get("vsvm", "beyond", namespace), "Ready")["reason"] == "QuotaExceeded"
         events = cluster.list("events", namespace)
         assert any(e["reason"] == "FailedCreate" and e["involvedObject"]["name"] == "beyond" for e in events)
 
@@ -102,7 +103,7 @@ def test_a_namespace_over_its_gpu_quota_gets_a_clear_error_and_others_are_unaffe
 
         cluster.kubectl("delete", "vsvm", "within", "-n", namespace)
         wait_state(cluster, namespace, "beyond", "Running", timeout=180)  # KubeVirt's back-off decides when
-        assert condition(cluster.get("vsvm", "beyond", namespace), "Scheduled")["status"] == "True"
+        assert condition_of(cluster.get("vsvm", "beyond", namespace), "Scheduled")["status"] == "True"
     finally:
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
@@ -130,4 +131,4 @@ def test_adding_a_gpu_to_a_running_vm_waits_for_a_stop_and_start(
     assert wait_state(cluster, namespace, "grow", "Running")["host"] == "host-c"
     vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grow", namespace)
     assert [g["deviceName"] for g in vmi["spec"]["domain"]["devices"]["gpus"]] == ["nvidia.com/GRID_K240Q"]
-    assert (condition(cluster.get("vsvm", "grow", namespace), "RestartRequired") or {}).get("status") != "True"
+    assert (condition_of(cluster.get("vsvm", "grow", namespace), "RestartRequired") or {}).get("status") != "True"

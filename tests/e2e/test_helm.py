@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from virtstack.objects import condition_of
 from virtstack_testbed.plane import AUDIT_LOG
 from virtstack_testbed.processes import free_port, log_tail
-from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
+from virtstack_testbed.testing import Cluster, wait_condition, wait_for
 
 from .conftest import Operator
 
@@ -311,7 +312,7 @@ def vm_lifecycle(cluster: Cluster, namespace: str) -> None:
         def check() -> dict | None:
             vm = cluster.get("vsvm", "lifecycle", namespace) or {}
             status = vm.get("status") or {}
-            ready = condition(vm, "Ready")
+            ready = condition_of(vm, "Ready")
             seen = status.get("observedGeneration") == vm["metadata"]["generation"] if vm else False
             return vm if ready and ready["status"] == "True" and status.get("state") == state and seen else None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -24,7 +25,7 @@ def test_host_failure_downs_non_ha_vms_and_restarts_ha_vms_elsewhere(cluster: Cl
     cluster.plane.fail_node(VICTIM)
     try:
         down = wait_state(cluster, namespace, "casualty", "Down", timeout=120)
-        ready = condition({"status": down}, "Ready")
+        ready = condition_of({"status": down}, "Ready")
         assert ready["reason"] == "HostDown" and f"host {VICTIM} has not reported" in ready["message"]
         assert "it stays down" in ready["message"]
         warnings = [

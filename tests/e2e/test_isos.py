@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_condition, wait_for
 
 API = "virtstack.io/v1alpha1"
 pytestmark = pytest.mark.usefixtures("virtstack_crds", "operator")
@@ -86,7 +87,7 @@ def wait_phase(cluster: Cluster, namespace: str, name: str, phase: str, timeout:
 
 
 def vm_ready(cluster: Cluster, namespace: str, name: str) -> dict | None:
-    return condition(cluster.get("vsvm", name, namespace), "Ready")
+    return condition_of(cluster.get("vsvm", name, namespace), "Ready")
 
 
 def wait_vm_reason(cluster: Cluster, namespace: str, name: str, reason: str) -> dict:
@@ -123,7 +124,7 @@ def test_import_reports_rising_progress_then_a_vm_boots_from_it_and_holds_its_de
     obj = cluster.get("iso", "installer", namespace)
     assert obj["status"]["progress"] == "100%" and obj["status"]["size"] == str(len(http_server.content))
     assert obj["status"]["verifiedChecksum"] == f"sha256:{http_server.sha256}"
-    assert condition(obj, "Ready")["status"] == "True"
+    assert condition_of(obj, "Ready")["status"] == "True"
     data_volume = cluster.get("datavolumes.cdi.kubevirt.io", "installer-iso", namespace)
     assert data_volume["spec"]["source"]["http"]["url"] == http_server.url("installer.iso")
     assert data_volume["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
@@ -170,7 +171,10 @@ def test_a_bad_url_reports_its_error_fails_and_can_be_retried(
     )
     assert "expected status code 200, got 404" in failing["message"] and "attempt 1 of 2" in failing["message"]
     failed = wait_phase(cluster, namespace, "missing", "Failed", 60)
-    assert condition(failed, "Ready")["reason"] == "DownloadFailed" and "404" in condition(failed, "Ready")["message"]
+    assert (
+        condition_of(failed, "Ready")["reason"] == "DownloadFailed"
+        and "404" in condition_of(failed, "Ready")["message"]
+    )
     assert cluster.get("datavolumes.cdi.kubevirt.io", "missing-iso", namespace) is None
 
     # CDI's own retries: the operator's read succeeds, CDI's importer gets 404 and restarts.
@@ -211,7 +215,7 @@ def test_a_checksum_mismatch_fails_the_iso(cluster: Cluster, namespace: str, htt
     wrong = "sha256:" + "0" * 64
     cluster.apply(iso("tampered", http_server.url("installer.iso"), checksum=wrong), namespace=namespace)
     failed = wait_phase(cluster, namespace, "tampered", "Failed")
-    ready = condition(failed, "Ready")
+    ready = condition_of(failed, "Ready")
     assert ready["reason"] == "ChecksumMismatch"
     assert f"sha256:{http_server.sha256}" in ready["message"] and wrong in ready["message"]
     wait_for(
@@ -250,7 +254,7 @@ def test_ssrf_urls_are_refused_after_resolution(cluster: Cluster, namespace: str
     url = f"http://127.2:{port}/installer.iso"
     cluster.apply(iso("sneaky", url), vm("sneaky", {"template": {"url": url}}), namespace=namespace)
     failed = wait_phase(cluster, namespace, "sneaky", "Failed", 30)
-    ready = condition(failed, "Ready")
+    ready = condition_of(failed, "Ready")
     assert ready["reason"] == "UrlRefused" and "127.0.0.2 is a loopback address" in ready["message"]
     assert cluster.get("datavolumes.cdi.kubevirt.io", "sneaky-iso", namespace) is None
     blocked = wait_vm_reason(cluster, namespace, "sneaky", "UrlRefused")
@@ -311,7 +315,7 @@ def test_private_isos_stay_in_their_namespace_public_ones_are_copied_and_attach_
     template = wait_for(attached, 30, "the public ISO copied into the VM's namespace")
     assert template["spec"]["source"] == {"pvc": {"namespace": namespace, "name": "shared-iso"}}
     restart = wait_for(
-        lambda: condition(cluster.get("vsvm", "user", other_namespace), "RestartRequired"),
+        lambda: condition_of(cluster.get("vsvm", "user", other_namespace), "RestartRequired"),
         30,
         "attaching to a running VM waits for its next start",
     )

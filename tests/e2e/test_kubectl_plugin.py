@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -98,11 +99,13 @@ def test_keys_and_iso(cluster: Cluster, namespace: str) -> None:
     ok(plugin(cluster, namespace, "attach-iso", "web", "tools"))
     assert spec_of(cluster, namespace, "web")["attachedISO"] == "tools"
     wait_for(
-        lambda: "tools (spec.attachedISO) does not exist" in (condition(cluster.get("vsvm", "web", namespace), "Ready")
-                                                            or {}).get("message", ""),
+        lambda: (
+            "tools (spec.attachedISO) does not exist"
+            in (condition_of(cluster.get("vsvm", "web", namespace), "Ready") or {}).get("message", "")
+        ),
         30,
         "the VM says the ISO it names is missing",
-    )  # fmt: skip
+    )
     ok(plugin(cluster, namespace, "detach-iso", "web"))
     assert "attachedISO" not in spec_of(cluster, namespace, "web"), "merge patch null removes the field"
 

@@ -12,8 +12,9 @@ import time
 
 import pytest
 from virtstack.leader import LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD
+from virtstack.objects import condition_of
 from virtstack_testbed.audit import writes
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .conftest import Operator
 from .test_walking_skeleton import vsvm
@@ -40,7 +41,7 @@ def ready_in_state(cluster: Cluster, namespace: str, name: str, state: str):
     def check() -> bool:
         vm = cluster.get("vsvm", name, namespace) or {}
         status = vm.get("status") or {}
-        ready = condition(vm, "Ready") or {}
+        ready = condition_of(vm, "Ready") or {}
         current = status.get("observedGeneration") == vm.get("metadata", {}).get("generation")
         return status.get("state") == state and ready.get("status") == "True" and current
 

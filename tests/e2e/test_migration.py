@@ -6,7 +6,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_condition, wait_for
 
 from .test_vm_lifecycle import status_of, vm_with, wait_state
 
@@ -149,7 +150,7 @@ def test_migration_to_a_host_without_room_stays_migrating_and_says_why(cluster: 
     assert waiting["status"] == "True" and "Insufficient memory" in waiting["message"]
     status = status_of(cluster, namespace, "stuck")
     assert (status["state"], status["host"]) == ("Migrating", source), "it keeps running where it was"
-    ready = condition({"status": status}, "Ready")
+    ready = condition_of({"status": status}, "Ready")
     assert ready["status"] == "False" and ready["reason"] == "Migrating"
     assert len(migrations(cluster, namespace, "stuck")) == 1
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from virtstack.objects import condition_of
 from virtstack_testbed.audit import writes
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .test_walking_skeleton import vsvm
 
@@ -35,7 +36,7 @@ def settled(cluster: Cluster, namespace: str, quiet_seconds: float = 3.0) -> lis
 def test_a_reconcile_with_nothing_to_change_writes_nothing(cluster: Cluster, namespace: str) -> None:
     cluster.apply(vsvm("steady"), namespace=namespace)
     wait_for(
-        lambda: (condition(cluster.get("vsvm", "steady", namespace), "Ready") or {}).get("status") == "True",
+        lambda: (condition_of(cluster.get("vsvm", "steady", namespace), "Ready") or {}).get("status") == "True",
         60,
         "steady Ready",
     )

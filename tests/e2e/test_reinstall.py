@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_condition, wait_for
 
 from .test_isos import Server, http_server, iso, wait_phase  # noqa: F401 - a fixture
 from .test_migration import now, operator_events
@@ -55,7 +56,7 @@ def test_reinstall_keeps_the_vm_and_recreates_its_root_disk_from_the_new_source(
     disk = root_pvc_uid(cluster, namespace, "app")
     service = cluster.get("service", "app", namespace)["metadata"]["uid"]
     first_vmi = running_vmi_uid(cluster, namespace, "app")
-    assert condition(cluster.get("vsvm", "app", namespace), "ReinstallPending")["status"] == "False"
+    assert condition_of(cluster.get("vsvm", "app", namespace), "ReinstallPending")["status"] == "False"
 
     # Editing the source alone deletes nothing: the VM keeps its disk and says a reinstall would apply it.
     cluster.apply(vm_with("app", source=from_pvc("fedora-41"), expose=exposed), namespace=namespace)
@@ -84,7 +85,7 @@ def test_reinstall_keeps_the_vm_and_recreates_its_root_disk_from_the_new_source(
     assert after["instanceName"] == before["instanceName"]
     assert cluster.get("vsvm", "app", namespace)["metadata"]["uid"] == vm_uid
     assert cluster.get("service", "app", namespace)["metadata"]["uid"] == service
-    assert condition(cluster.get("vsvm", "app", namespace), "ReinstallPending")["status"] == "False"
+    assert condition_of(cluster.get("vsvm", "app", namespace), "ReinstallPending")["status"] == "False"
     assert root_pvc_uid(cluster, namespace, "app") == new_disk, "reinstalled once"
     assert len(wait_for(lambda: operator_events(cluster, namespace, "app", "Reinstalled"), 30, "an Event")) == 1
 
@@ -160,7 +161,7 @@ def test_a_change_of_kind_is_refused_and_the_disk_kept(cluster: Cluster, namespa
     assert "from template to ISO" in refused["message"] and "template to template, ISO to ISO" in refused["message"]
     status = status_of(cluster, namespace, "kind")
     assert status["state"] == "Running" and "lastReinstalledAt" not in status
-    assert condition(cluster.get("vsvm", "kind", namespace), "Ready")["status"] == "True", "it runs as it was"
+    assert condition_of(cluster.get("vsvm", "kind", namespace), "Ready")["status"] == "True", "it runs as it was"
     assert root_pvc_uid(cluster, namespace, "kind") == disk and running_vmi_uid(cluster, namespace, "kind") == vmi
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, guest_agent, simulator_flags, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, guest_agent, simulator_flags, wait_for
 
 from .test_vm_lifecycle import running_vmi_uid, status_of, vm_with, wait_state
 
@@ -20,11 +21,11 @@ def guest_size(cluster: Cluster, namespace: str, name: str) -> tuple[int, str]:
 
 
 def vm_condition(cluster: Cluster, namespace: str, name: str, kind: str) -> dict | None:
-    return condition(cluster.get("vsvm", name, namespace), kind)
+    return condition_of(cluster.get("vsvm", name, namespace), kind)
 
 
 def agent_connected(cluster: Cluster, namespace: str, name: str) -> bool:
-    return condition(vmi_of(cluster, namespace, name), "AgentConnected") is not None
+    return condition_of(vmi_of(cluster, namespace, name), "AgentConnected") is not None
 
 
 def test_dynamic_resize_with_the_guest_agent_is_applied_live(cluster: Cluster, namespace: str) -> None:
@@ -108,4 +109,4 @@ def test_a_resize_no_host_can_give_fails_clearly_and_the_vm_keeps_running_as_it_
         assert vmi["metadata"]["uid"] == first and guest_size(cluster, namespace, "greedy") == (2, "20Gi")
         status = status_of(cluster, namespace, "greedy")
         assert (status["state"], status["host"]) == ("Running", before["host"])
-        assert condition({"status": status}, "Ready")["status"] == "True"
+        assert condition_of({"status": status}, "Ready")["status"] == "True"

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from virtstack.objects import condition_of
 from virtstack_testbed.simulator.snapshot import SNAPSHOT_ANNOTATION
 from virtstack_testbed.stack import SIMULATOR, start_simulator
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack_testbed.testing import Cluster, wait_for
 
 from .conftest import OPERATOR_SETTINGS
 from .test_reconcile_writes import settled
@@ -85,7 +86,7 @@ def test_three_snapshots_form_a_chain_and_beyond_the_limit_the_oldest_goes(
         first = take(cluster, namespace, "s1", "chain", description="before the upgrade")
         assert first["status"]["readyToUse"] is True and first["status"]["current"] is True
         assert "parent" not in first["status"] and first["status"]["creationTime"]
-        assert condition(first, "Ready")["status"] == "True"
+        assert condition_of(first, "Ready")["status"] == "True"
         second = take(cluster, namespace, "s2", "chain")
         assert second["status"]["parent"] == "s1" and second["status"]["current"] is True
         assert snap(cluster, namespace, "s1")["status"]["current"] is False
@@ -146,13 +147,13 @@ def test_a_snapshot_that_times_out_fails_and_leaves_nothing_while_the_next_one_w
         wait_for(lambda: cluster.get(KUBEVIRT_SNAPSHOTS, "late", namespace), 30, "KubeVirt snapshot for late")
         cluster.kubectl("annotate", "-n", namespace, f"{KUBEVIRT_SNAPSHOTS}/late", f"{SNAPSHOT_ANNOTATION}=fail")
         waiting = wait_snapshot(cluster, namespace, "next", "Pending")
-        ready = condition(waiting, "Ready")
+        ready = condition_of(waiting, "Ready")
         assert (ready["status"], ready["reason"]) == ("False", "WaitingForSnapshot") and "late" in ready["message"]
         assert cluster.get(KUBEVIRT_SNAPSHOTS, "next", namespace) is None, "one snapshot in progress per VM"
         created = cluster.get(KUBEVIRT_SNAPSHOTS, "late", namespace)
         assert created["spec"]["failureDeadline"] == "5s"
     failed = wait_snapshot(cluster, namespace, "late", "Failed", timeout=60)
-    ready = condition(failed, "Ready")
+    ready = condition_of(failed, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Timeout") and "5s" in ready["message"]
     assert failed["status"]["readyToUse"] is False
     wait_for(
@@ -196,7 +197,7 @@ def test_revert_restores_through_kubevirt_and_brings_back_the_power_state(
 
     done = wait_for(lambda: reverted("b1"), 90, "b1 reverted")
     assert done["status"]["current"] is True and done["status"]["phase"] == "Ready"
-    assert condition(done, "Ready")["status"] == "True"
+    assert condition_of(done, "Ready")["status"] == "True"
     restores = cluster.list(KUBEVIRT_RESTORES, namespace)
     assert [(r["spec"]["virtualMachineSnapshotName"], r["status"]["complete"]) for r in restores] == [("b1", True)]
     kubevirt_vm = cluster.get("virtualmachines.kubevirt.io", "back", namespace)
@@ -217,10 +218,10 @@ def test_quiesce_without_a_guest_agent_and_memory_are_reported(cluster: Cluster,
     cluster.apply(vsvm("plain"), namespace=namespace)
     wait_state(cluster, namespace, "plain", "Running")
     taken = take(cluster, namespace, "q1", "plain", quiesce=True, memory=True)
-    quiesced = condition(taken, "Quiesced")
+    quiesced = condition_of(taken, "Quiesced")
     assert (quiesced["status"], quiesced["reason"]) == ("False", "NoGuestAgent")
     assert "guest agent" in quiesced["message"] and "KubeVirt" in quiesced["message"]
-    memory = condition(taken, "MemoryState")
+    memory = condition_of(taken, "MemoryState")
     assert (memory["status"], memory["reason"]) == ("False", "NotSupported")
     assert "cannot keep" in memory["message"]
     assert taken["status"]["readyToUse"] is True, "the disks are kept: only what KubeVirt cannot do is reported"
@@ -240,7 +241,7 @@ def test_cloudstack_limits_memory_snapshots_dropped_on_resize_and_no_iso_change_
     cluster.apply(with_iso, namespace=namespace)
 
     def refused() -> dict | None:
-        ready = condition(cluster.get("vsvm", "grow", namespace), "Ready")
+        ready = condition_of(cluster.get("vsvm", "grow", namespace), "Ready")
         return ready if ready and ready["reason"] == "VMSnapshotsExist" else None
 
     ready = wait_for(refused, 30, "the ISO attach refused while snapshots exist")
@@ -308,7 +309,7 @@ def test_no_snapshot_starts_while_the_vm_migrates(cluster: Cluster, namespace: s
     wait_for(migrating, 30, "the VMI migrating")
     cluster.apply(snapshot("during", "mover"), namespace=namespace)
     waiting = wait_snapshot(cluster, namespace, "during", "Pending")
-    assert condition(waiting, "Ready")["reason"] == "VirtualMachineMigrating"
+    assert condition_of(waiting, "Ready")["reason"] == "VirtualMachineMigrating"
     assert cluster.get(KUBEVIRT_SNAPSHOTS, "during", namespace) is None
     wait_for(lambda: status_of(cluster, namespace, "mover").get("lastMigratedAt") == requested, 60, "migrated")
     assert wait_snapshot(cluster, namespace, "during")["status"]["readyToUse"] is True

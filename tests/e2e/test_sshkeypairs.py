@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, guest_agent, wait_condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, guest_agent, wait_condition, wait_for
 
 from .test_reconcile_writes import settled
 
@@ -23,7 +24,7 @@ def keypair(name: str, **spec: str) -> dict:
 def ready_keypair(cluster: Cluster, namespace: str, name: str) -> dict:
     def ready() -> dict | None:
         obj = cluster.get("sshkey", name, namespace)
-        ready_condition = condition(obj, "Ready")
+        ready_condition = condition_of(obj, "Ready")
         return obj if ready_condition and obj["status"].get("observedGeneration") else None
 
     return wait_for(ready, 60, f"sshkey {name} reconciled")
@@ -45,7 +46,7 @@ def test_generated_private_key_is_only_in_its_secret(
     cluster.apply(keypair("deploy", keyType=key_type), namespace=namespace)
     obj = ready_keypair(cluster, namespace, "deploy")
     status = obj["status"]
-    assert condition(obj, "Ready")["reason"] == "Generated"
+    assert condition_of(obj, "Ready")["reason"] == "Generated"
     secret = cluster.get("secret", status["privateKeySecret"], namespace)
     file = "id_ed25519" if key_type == "ed25519" else "id_rsa"
     private = base64.b64decode(secret["data"][file]).decode()
@@ -87,7 +88,9 @@ def test_registered_key_is_fingerprinted_and_a_bad_one_explained(
 
     truncated = public.split()[0] + " " + public.split()[1][:-8]
     cluster.apply(keypair("broken", publicKey=truncated), namespace=namespace)
-    ready = wait_for(lambda: condition(cluster.get("sshkey", "broken", namespace), "Ready"), 60, "broken's condition")
+    ready = wait_for(
+        lambda: condition_of(cluster.get("sshkey", "broken", namespace), "Ready"), 60, "broken's condition"
+    )
     assert (ready["status"], ready["reason"]) == ("False", "InvalidPublicKey")
     assert "is not a valid ssh-ed25519 key" in ready["message"]
 
@@ -120,7 +123,7 @@ def test_vm_keys_wait_for_their_key_pairs_and_changes_wait_for_a_start(cluster: 
         "accessCredentials"
     ]
     assert credentials[0]["sshPublicKey"]["source"]["secret"]["secretName"] == "keyed-ssh-keys"
-    assert condition(cluster.get("vsvm", "keyed", namespace), "SSHKeys")["status"] == "True"
+    assert condition_of(cluster.get("vsvm", "keyed", namespace), "SSHKeys")["status"] == "True"
 
     ready_keypair(cluster, namespace, "extra")
     vm["spec"]["sshKeyPairs"] = ["ops", "extra"]
@@ -175,8 +178,8 @@ def test_keys_for_guest_agent_users_change_live_on_a_running_vm(cluster: Cluster
     )
     settled(cluster, namespace)
     settled_vm = cluster.get("vsvm", "live-keys", namespace)
-    keys = condition(settled_vm, "SSHKeys")
+    keys = condition_of(settled_vm, "SSHKeys")
     assert (keys["status"], keys["reason"]) == ("True", "GuestAgent"), "applied live, not at the next start"
-    assert (condition(settled_vm, "RestartRequired") or {}).get("status") != "True"
+    assert (condition_of(settled_vm, "RestartRequired") or {}).get("status") != "True"
     now = cluster.get("virtualmachineinstances.kubevirt.io", "live-keys", namespace)
     assert now["metadata"]["uid"] == started["metadata"]["uid"], "the same guest, not restarted"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, guest_event, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, guest_event, wait_for
 
 from .test_walking_skeleton import vsvm
 
@@ -50,7 +51,7 @@ def test_ha_vm_is_restarted_after_a_stop_it_did_not_ask_for(cluster: Cluster, na
     guest_event(cluster, namespace, "ha", event)
     wait_for(lambda: running_vmi_uid(cluster, namespace, "ha") != first, 60, "a new VMI for the HA VM")
     wait_state(cluster, namespace, "ha", "Running")
-    assert condition(cluster.get("vsvm", "ha", namespace), "Ready")["status"] == "True"
+    assert condition_of(cluster.get("vsvm", "ha", namespace), "Ready")["status"] == "True"
 
 
 @pytest.mark.simulator
@@ -60,7 +61,7 @@ def test_non_ha_vm_whose_guest_shuts_down_is_stopped_until_asked_to_start(cluste
     first = running_vmi_uid(cluster, namespace, "plain")
     guest_event(cluster, namespace, "plain", "shutdown")
     stopped = wait_state(cluster, namespace, "plain", "Stopped")
-    ready = condition({"status": stopped}, "Ready")
+    ready = condition_of({"status": stopped}, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "GuestShutdown")
     assert vmi_uid(cluster, namespace, "plain") == first, "the ended VMI stays: nothing restarts it"
 
@@ -77,7 +78,7 @@ def test_non_ha_vm_that_crashes_is_down(cluster: Cluster, namespace: str) -> Non
     wait_state(cluster, namespace, "fragile", "Running")
     guest_event(cluster, namespace, "fragile", "crash")
     down = wait_state(cluster, namespace, "fragile", "Down")
-    assert condition({"status": down}, "Ready")["reason"] == "Down"
+    assert condition_of({"status": down}, "Ready")["reason"] == "Down"
     assert not down.get("host")
 
 
@@ -176,13 +177,13 @@ def test_user_data_secret_problems_block_the_vm_with_a_clear_condition(cluster: 
     for name, (reference, _) in cases.items():
         cluster.apply(vm_with(name, userData={"secretRef": reference}), namespace=namespace)
     for name, (_, message) in cases.items():
-        ready = wait_for(lambda n=name: condition(cluster.get("vsvm", n, namespace), "Ready"), 30, f"{name} status")
+        ready = wait_for(lambda n=name: condition_of(cluster.get("vsvm", n, namespace), "Ready"), 30, f"{name} status")
         wait_for(
-            lambda n=name: condition(cluster.get("vsvm", n, namespace), "Ready")["reason"] == "UserDataInvalid",
+            lambda n=name: condition_of(cluster.get("vsvm", n, namespace), "Ready")["reason"] == "UserDataInvalid",
             30,
             f"{name} UserDataInvalid",
         )
-        ready = condition(cluster.get("vsvm", name, namespace), "Ready")
+        ready = condition_of(cluster.get("vsvm", name, namespace), "Ready")
         assert message in ready["message"]
         assert cluster.get("virtualmachines.kubevirt.io", name, namespace) is None, "not half-created"
 
@@ -249,7 +250,9 @@ def test_zone_and_host_tags_constrain_placement(cluster: Cluster, namespace: str
     assert wait_state(cluster, namespace, "tagged", "Running")["host"] == "host-d"
     cluster.apply(vm_with("nowhere", placement={"zone": "zone-z"}), namespace=namespace)
     scheduled = wait_for(
-        lambda: condition(cluster.get("vsvm", "nowhere", namespace), "Scheduled"), 60, "nowhere's Scheduled condition"
+        lambda: condition_of(cluster.get("vsvm", "nowhere", namespace), "Scheduled"),
+        60,
+        "nowhere's Scheduled condition",
     )
     assert (scheduled["status"], scheduled["reason"]) == ("False", "InsufficientCapacity")
     assert "node(s) didn't match Pod's node affinity/selector" in scheduled["message"]
@@ -290,7 +293,7 @@ def test_resize_without_dynamic_scaling_waits_for_the_next_start(cluster: Cluste
     first = running_vmi_uid(cluster, namespace, "grower")
     cluster.apply(vm_with("grower", resources={"cpu": 4, "memory": "4Gi"}), namespace=namespace)
     restart = wait_for(
-        lambda: condition(cluster.get("vsvm", "grower", namespace), "RestartRequired"), 60, "RestartRequired"
+        lambda: condition_of(cluster.get("vsvm", "grower", namespace), "RestartRequired"), 60, "RestartRequired"
     )
     assert restart["status"] == "True" and "next starts" in restart["message"]
     vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grower", namespace)
@@ -305,7 +308,7 @@ def test_resize_without_dynamic_scaling_waits_for_the_next_start(cluster: Cluste
     vmi = cluster.get("virtualmachineinstances.kubevirt.io", "grower", namespace)
     assert vmi["spec"]["domain"]["cpu"]["sockets"] == 4 and vmi["spec"]["domain"]["memory"]["guest"] == "4Gi"
     wait_for(
-        lambda: condition(cluster.get("vsvm", "grower", namespace), "RestartRequired") is None,
+        lambda: condition_of(cluster.get("vsvm", "grower", namespace), "RestartRequired") is None,
         60,
         "RestartRequired cleared by the start",
     )

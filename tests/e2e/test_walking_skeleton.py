@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtstack_testbed.testing import Cluster, condition, wait_for
+from virtstack.objects import condition_of
+from virtstack_testbed.testing import Cluster, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -26,7 +27,7 @@ def test_vm_reaches_running_with_ready_condition_host_and_ip(cluster: Cluster, n
 
     def running() -> dict | None:
         vm = cluster.get("vsvm", "web-1", namespace)
-        ready = condition(vm, "Ready")
+        ready = condition_of(vm, "Ready")
         return vm if ready and ready["status"] == "True" and vm["status"].get("state") == "Running" else None
 
     waited = cluster.kubectl("wait", "--for=condition=Ready", "vsvm/web-1", "-n", namespace, "--timeout=60s")
@@ -34,7 +35,7 @@ def test_vm_reaches_running_with_ready_condition_host_and_ip(cluster: Cluster, n
     vm = wait_for(running, 60, "vsvm web-1 Running and Ready")
     status = vm["status"]
     assert status["observedGeneration"] == vm["metadata"]["generation"]
-    assert condition(vm, "Ready")["observedGeneration"] == vm["metadata"]["generation"]
+    assert condition_of(vm, "Ready")["observedGeneration"] == vm["metadata"]["generation"]
     nodes = {node["metadata"]["name"] for node in cluster.list("nodes")}
     assert status["host"] in nodes
     assert status["ipAddresses"] and status["ipAddresses"][0].count(".") == 3
@@ -74,7 +75,7 @@ def test_vm_created_stopped_does_not_start_and_is_ready_as_stopped(cluster: Clus
 
     def stopped() -> dict | None:
         vm = cluster.get("vsvm", "quiet", namespace)
-        ready = condition(vm, "Ready")
+        ready = condition_of(vm, "Ready")
         return vm if ready and ready["status"] == "True" and vm["status"]["state"] == "Stopped" else None
 
     wait_for(stopped, 60, "vsvm quiet Stopped and Ready")

@@ -19,6 +19,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from virtstack.objects import condition_of
+
 from .clock import now
 from .hotplug import applied_status
 from .launcher import LABEL_CREATED_BY, launcher_pod
@@ -69,10 +71,6 @@ def _not(reason: str, message: str) -> dict:
     return {"type": "LiveMigratable", "status": "False", "reason": reason, "message": message}
 
 
-def _condition(obj: dict | None, kind: str) -> dict | None:
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == kind), None)
-
-
 def refusal(vmim: dict, vmi: dict | None, migrations: list[dict]) -> tuple[str, str] | None:
     """migration-create-admitter.go: why KubeVirt would refuse this migration, as (reason, message)."""
     namespace, name = vmim["metadata"]["namespace"], vmim["spec"].get("vmiName", "")
@@ -83,7 +81,7 @@ def refusal(vmim: dict, vmi: dict | None, migrations: list[dict]) -> tuple[str, 
         return "VMIFinal", "Cannot migrate VMI in finalized state."
     if phase != "Running":
         return "VMINotRunning", "Cannot migrate VMI which is not running"
-    migratable = _condition(vmi, "LiveMigratable")
+    migratable = condition_of(vmi, "LiveMigratable")
     if migratable is not None and migratable["status"] == "False":
         reason = migratable.get("reason", "")
         return reason, f"Cannot migrate VMI, Reason: {reason}, Message: {migratable.get('message', '')}"
@@ -224,7 +222,7 @@ def _scheduling(plan, status, vmim, vmi, target, pods, at, timeout) -> None:
         _advance(status, "Scheduled")
         plan.vmim_status = status
         return
-    scheduled = next((c for c in target["status"].get("conditions", []) if c["type"] == "PodScheduled"), None)
+    scheduled = condition_of(target, "PodScheduled")
     if scheduled is not None and scheduled["status"] == "False" and scheduled.get("reason") == "Unschedulable":
         waited = (at - parse_time(target["metadata"]["creationTimestamp"])).total_seconds()
         if waited >= timeout:

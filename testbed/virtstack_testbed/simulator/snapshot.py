@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from virtstack.objects import condition_of
+
 from .clock import now
 from .node import parse_time
 
@@ -44,10 +46,6 @@ def parse_duration(text: str | None, default: timedelta) -> timedelta:
 
 def _condition(kind: str, status: str, reason: str) -> dict:
     return {"type": kind, "status": status, "reason": reason, "lastTransitionTime": now(), "lastProbeTime": None}
-
-
-def _vmi_condition(vmi: dict | None, kind: str) -> dict | None:
-    return next((c for c in ((vmi or {}).get("status") or {}).get("conditions", []) if c["type"] == kind), None)
 
 
 def content_name(snapshot: dict) -> str:
@@ -121,9 +119,9 @@ def indications(snapshot: dict, vmi: dict | None) -> list[tuple[str, str]]:
     if vmi is None or ((vmi.get("status") or {}).get("phase")) != "Running":
         return []
     found = [("Online", "Snapshot taken while the VM was running")]
-    if (_vmi_condition(vmi, "Paused") or {}).get("status") == "True":
+    if (condition_of(vmi, "Paused") or {}).get("status") == "True":
         found.append(("Paused", "The VM was paused: no filesystem freeze"))
-    elif _vmi_condition(vmi, "AgentConnected"):
+    elif condition_of(vmi, "AgentConnected"):
         found.append(("GuestAgent", "The guest filesystems were frozen through the guest agent"))
     else:
         found.append(("NoGuestAgent", "No guest agent: the snapshot is not filesystem-consistent"))
@@ -150,7 +148,7 @@ def plan_snapshot(
     status = copy.deepcopy(snapshot.get("status") or {})
     name = snapshot["metadata"]["name"]
     in_progress = ((vm or {}).get("status") or {}).get("snapshotInProgress")
-    agent = _vmi_condition(vmi, "AgentConnected") is not None
+    agent = condition_of(vmi, "AgentConnected") is not None
     if status.get("phase") in FINAL:
         _release(plan, name, in_progress, vmi, agent)
         return plan

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
+from virtstack.objects import condition_of
+
 from .clock import now
 from .hotplug import hotplug_defaults, plan_hotplug, without_hotplug_fields
 
@@ -208,10 +210,6 @@ def _dv_phase(dv: dict | None) -> str | None:
     return ((dv or {}).get("status") or {}).get("phase")
 
 
-def _dv_condition(dv: dict, kind: str) -> dict | None:
-    return next((c for c in (dv.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
-
-
 def vm_data_volume_names(vm: dict) -> list[str]:
     """The DataVolumes the VM's volumes use (templates and pre-existing ones)."""
     volumes = vm["spec"]["template"]["spec"].get("volumes") or []
@@ -313,15 +311,8 @@ def _owner(vm: dict) -> dict:
 # --- status -----------------------------------------------------------------------------------
 
 
-def _vmi_condition(vmi: dict | None, kind: str) -> dict | None:
-    for condition in ((vmi or {}).get("status") or {}).get("conditions", []):
-        if condition["type"] == kind:
-            return condition
-    return None
-
-
 def _condition_is(vmi: dict | None, kind: str, status: str, reasons: tuple[str, ...] | None = None) -> bool:
-    condition = _vmi_condition(vmi, kind)
+    condition = condition_of(vmi, kind)
     return (
         condition is not None
         and condition["status"] == status
@@ -385,7 +376,7 @@ def _dv_error(dv: dict) -> bool:
     """vm.go: a Failed DataVolume, or one whose importer keeps failing (Running=False, Error/ImagePullFailed)."""
     if _dv_phase(dv) == "Failed":
         return True
-    running = _dv_condition(dv, "Running")
+    running = condition_of(dv, "Running")
     return bool(running) and running["status"] == "False" and running.get("reason") in ("Error", "ImagePullFailed")
 
 
@@ -494,7 +485,7 @@ def _ready_condition(vmi: dict | None) -> dict:
     """vm.go: Ready mirrors the VMI's; False with VMINotExists / VMIConditionMissing otherwise."""
     if vmi is None:
         return {"type": "Ready", "status": "False", "reason": "VMINotExists", "message": "VMI does not exist"}
-    ready = _vmi_condition(vmi, "Ready")
+    ready = condition_of(vmi, "Ready")
     if ready is None:
         return {
             "type": "Ready",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from virtstack.objects import condition_of
+
 from .clock import now
 from .guest import BOOT_FAILURE, CRASH, SHUTDOWN, access_credentials_synchronized, agent_connected, guest_event
 from .hotplug import boot_status, pending_changes
@@ -37,10 +39,6 @@ class VmiPlan:
 
 def live_pods(pods: list[dict]) -> list[dict]:
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-
-
-def pod_condition(pod: dict | None, kind: str) -> dict | None:
-    return next((c for c in (pod or {}).get("status", {}).get("conditions", []) if c["type"] == kind), None)
 
 
 def plan_vmi(
@@ -79,7 +77,7 @@ def plan_vmi(
             "reason": "FailedPvcNotFound",
             "message": f"PVC {namespace}/{missing_claims[0]} does not exist, waiting for it to appear",
         }
-        before = next((c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "Synchronized"), None)
+        before = condition_of(vmi, "Synchronized")
         status["conditions"].append(_with_times(missing, before))
     if status.get("phase") == "Running":
         status["conditions"] += _hot_changes({**vmi, "status": status}, vmi.get("status") or {})
@@ -94,7 +92,7 @@ def failed_create(vmi: dict, status: dict | None, error: str) -> dict:
     reports the sync error as `Synchronized=False/FailedCreate` and retries with back-off; the next
     sync without an error drops the condition (plan_vmi rebuilds the conditions)."""
     status = dict(status if status is not None else vmi.get("status") or {})
-    before = next((c for c in (vmi.get("status") or {}).get("conditions", []) if c["type"] == "Synchronized"), None)
+    before = condition_of(vmi, "Synchronized")
     failed = {
         "type": "Synchronized",
         "status": "False",
@@ -206,7 +204,7 @@ def _conditions(
 ) -> list[dict]:
     previous = {c["type"]: c for c in status.get("conditions", [])}
     conditions: list[dict] = []
-    scheduled = pod_condition(pod, "PodScheduled")
+    scheduled = condition_of(pod, "PodScheduled")
     if scheduled is not None and scheduled["status"] == "False":
         conditions.append(
             {
@@ -216,7 +214,7 @@ def _conditions(
                 "message": scheduled.get("message", ""),
             }
         )
-    pod_ready = pod_condition(pod, "Ready")
+    pod_ready = condition_of(pod, "Ready")
     if status.get("phase") in FINAL_PHASES:
         ready = {"type": "Ready", "status": "False", "reason": "PodTerminating" if pod else "PodNotExists"}
     elif pod is None:
