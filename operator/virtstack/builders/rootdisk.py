@@ -173,17 +173,16 @@ def _pending(
             "a reinstall keeps the kind (template to template, ISO to ISO), so the VM keeps its disk from "
             f"{describe(source)}; restore a {source_kind(source)} source, or create a new VM"
         )
-    if reinstalling and not persistent(source):
-        return REINSTALLING, (
-            f"recreating the root disk from {describe(source)} (spec.reinstallRequestedAt "
-            f"{reinstall_request(spec)}): a container disk is fresh in every VMI, so the VMI is replaced, "
-            "and the VM starts again on the new disk as spec.state asks"
-        )
     if reinstalling:
+        how = (
+            "the VM is halted, its old root disk deleted, and it starts again on the new one"
+            if persistent(source)
+            else "a container disk is fresh in every VMI, so the VMI is replaced, and the VM starts again on the "
+            "new disk"
+        )
         return REINSTALLING, (
             f"recreating the root disk from {describe(source)} (spec.reinstallRequestedAt "
-            f"{reinstall_request(spec)}): the VM is halted, its old root disk deleted, and it starts again "
-            "on the new one as spec.state asks"
+            f"{reinstall_request(spec)}): {how} as spec.state asks"
         )
     if record is not None and describe(spec.source) != describe(source):
         return SOURCE_CHANGED, (
