@@ -41,7 +41,7 @@ def metadata(body: kopf.Body) -> dict:
 
 def whole(body: kopf.Body) -> dict:
     """The object, its metadata kept as above."""
-    return {**{key: compact(value) for key, value in body.items() if key != "metadata"}, "metadata": metadata(body)}
+    return {**compact({key: value for key, value in body.items() if key != "metadata"}), "metadata": metadata(body)}
 
 
 def fields(body: kopf.Body, *names: str) -> dict:

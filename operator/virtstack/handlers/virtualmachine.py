@@ -79,10 +79,12 @@ async def owned_secrets(namespace: str, name: str, body: kopf.Body, **_: Any) ->
 
 
 @kopf.index("", "v1", "nodes")
-async def nodes(name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
+async def nodes(
+    name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, body: kopf.Body, **_: Any
+) -> dict:
     addresses = status.get("addresses") or []
     internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
-    ready = condition_of({"status": status}, "Ready") or {}
+    ready = condition_of(body, "Ready") or {}
     healthy = ready.get("status") == "True"
     return {
         name: {
