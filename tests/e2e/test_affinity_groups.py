@@ -154,5 +154,10 @@ def test_joining_a_group_while_running_applies_at_the_next_start(cluster: Cluste
         60,
         "RestartRequired cleared by the start",
     )
-    assert cluster.get("vmi", "joiner", namespace)["metadata"]["labels"]["ag.virtstack.io/later"] == "member"
+    restarted = wait_for(
+        lambda: (vmi := cluster.get("vmi", "joiner", namespace)) and vmi["metadata"]["uid"] != first and vmi,
+        60,
+        "the new VMI of the restart",
+    )
+    assert restarted["metadata"]["labels"]["ag.virtstack.io/later"] == "member"
     wait_condition(cluster, "vsvm", "joiner", namespace, "AffinityGroups", 30, "the group applied", status="True")
