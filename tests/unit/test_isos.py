@@ -9,7 +9,7 @@ from ipaddress import ip_address, ip_network
 import pytest
 from virtstack.api.iso import IsoPhase, ISOSpec, ISOStatus
 from virtstack.api.settings import IsoUrlRules, Settings
-from virtstack.api.virtualmachine import VirtualMachineSpec
+from virtstack.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus, VMState
 from virtstack.builders.iso import (
     DOWNLOAD_ANNOTATION,
     IsoUnusable,
@@ -23,6 +23,7 @@ from virtstack.builders.iso import (
 )
 from virtstack.builders.kubevirt_vm import VMInputs, build_kubevirt_vm, imported_urls
 from virtstack.status.iso import GiveUp, IsoObserved, iso_status, started, still_failed
+from virtstack.status.virtualmachine import blocked_status
 from virtstack.urlguard import ReadFailed, UrlRefused, UrlRules, address_refusal, checked_addresses
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -289,3 +290,15 @@ def test_boot_from_an_iso_is_a_blank_root_disk_and_a_first_cdrom() -> None:
     same = build_kubevirt_vm(VMInputs("web", "team", "uid", spec, Settings(), "i-1", boot_iso=iso, attached_iso=iso))
     cdroms = [d for d in same["spec"]["template"]["spec"]["domain"]["devices"]["disks"] if "cdrom" in d]
     assert len(cdroms) == 1, "one CD-ROM for the same ISO"
+
+
+def test_a_vm_waiting_for_its_iso_is_creating_while_one_needing_a_fix_is_in_error() -> None:
+    never_built = VirtualMachineStatus()
+    waiting = blocked_status(1, "ISONotReady", "downloading", never_built, "i-1", "2030-01-01T12:00:00Z", waiting=True)
+    assert waiting.state is VMState.CREATING
+    refused = blocked_status(1, "ISOUnusable", "private", never_built, "i-1", "2030-01-01T12:00:00Z")
+    assert refused.state is VMState.ERROR
+    retried = blocked_status(2, "ISONotReady", "downloading again", refused, "i-1", waiting=True)
+    assert retried.state is VMState.CREATING, "a fixed VM that now only waits is no longer in Error"
+    running = VirtualMachineStatus(state=VMState.RUNNING)
+    assert blocked_status(3, "ISONotReady", "downloading", running, "i-1", waiting=True).state is VMState.RUNNING

@@ -78,6 +78,7 @@ class Blocked:
 
     reason: str
     message: str
+    waiting: bool = False  # only until something on its way is ready, not for a fix
 
 
 @dataclass
@@ -168,7 +169,9 @@ class VirtualMachineController(Controller):
             resolved = replace(resolved, halted=snapshots.reverting_to is not None)
         if isinstance(resolved, Blocked):
             self.capacity.blocked(key)
-            status = blocked_status(generation, resolved.reason, resolved.message, previous, name_of_instance)
+            status = blocked_status(
+                generation, resolved.reason, resolved.message, previous, name_of_instance, waiting=resolved.waiting
+            )
         else:
             try:
                 observed = await self._apply_children(key, resolved, disk)
@@ -203,7 +206,9 @@ class VirtualMachineController(Controller):
         try:
             boot_iso, attached_iso = resolve_isos(lambda ns, n: one(self.indexes.isos, (ns, n)), namespace, spec)
         except IsoUnusable as error:
-            return Blocked(VM_ISO_NOT_READY if error.waiting else VM_ISO_UNUSABLE, str(error))
+            if error.waiting:
+                return Blocked(VM_ISO_NOT_READY, str(error), waiting=True)
+            return Blocked(VM_ISO_UNUSABLE, str(error))
         if (refusal := await self._url_refusal(key, spec)) is not None:
             return Blocked(VM_URL_REFUSED, refusal)
         return VMInputs(

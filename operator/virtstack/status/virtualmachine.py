@@ -175,8 +175,13 @@ def blocked_status(
     previous: VirtualMachineStatus,
     instance_name: str,
     now: str | None = None,
+    waiting: bool = False,
 ) -> VirtualMachineStatus:
-    """A VM the operator will not create or change until the user fixes something; the message says what."""
+    """A VM the operator will not create or change until something is fixed or ready; the message says what.
+
+    A VM never built is in Error when the user must fix something, and still Creating when it only
+    waits for something on its way (an ISO being downloaded).
+    """
     ready = Condition(
         type=READY,
         status=ConditionStatus.FALSE,
@@ -186,7 +191,11 @@ def blocked_status(
         lastTransitionTime=now or utc_now(),
     )
     return VirtualMachineStatus(
-        state=previous.state if previous.state not in (None, VMState.CREATING) else VMState.ERROR,
+        state=previous.state
+        if previous.state not in (None, VMState.CREATING, VMState.ERROR)
+        else VMState.CREATING
+        if waiting
+        else VMState.ERROR,
         instanceName=instance_name,
         lastRebootedAt=previous.lastRebootedAt,
         lastReinstalledAt=previous.lastReinstalledAt,
