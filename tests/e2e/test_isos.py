@@ -282,9 +282,11 @@ def test_private_isos_stay_in_their_namespace_public_ones_are_copied_and_attach_
         and "waits until it is Ready" in waiting["message"]
     )
     assert kubevirt_vm(cluster, namespace, "early") is None
+    assert cluster.get("vsvm", "early", namespace)["status"]["state"] == "Creating", "waiting is not an error"
     cluster.apply(vm("nothing", {"iso": {"name": "nonexistent"}}), namespace=namespace)
     unknown = wait_vm_reason(cluster, namespace, "nothing", "ISOUnusable")
     assert "nonexistent (spec.source.iso) does not exist: register it" in unknown["message"]
+    assert cluster.get("vsvm", "nothing", namespace)["status"]["state"] == "Error"
     wait_phase(cluster, namespace, "private", "Ready")
     shared = wait_phase(cluster, namespace, "shared", "Ready")
     wait_for(lambda: kubevirt_vm(cluster, namespace, "early") is not None, 30, "early built once its ISO is Ready")
