@@ -12,7 +12,7 @@ import kopf
 from kopf._core.engines.activities import ActivityError  # not exported by kopf (pinned in pyproject.toml)
 from kubernetes_asyncio import client, config
 
-from . import handlers, kopf_gate, logs, metrics  # noqa: F401 - importing handlers registers the kopf handlers
+from . import handlers, kopf_fixes, logs, metrics  # noqa: F401 - importing handlers registers the kopf handlers
 from .api.durations import parse_duration
 from .api.settings import load_settings
 from .controllers.affinitygroup import AffinityGroupController
@@ -155,7 +155,7 @@ def run(namespaces: list[str], liveness: str | None) -> int:
     """Serve the namespaces given, else the settings' watchNamespaces, else all. Non-zero: leadership lost."""
     settings = load_settings()
     logs.configure(settings.logFormat)
-    kopf_gate.install()
+    kopf_fixes.install()
     namespaces = namespaces or settings.watchNamespaces
     memo = kopf.Memo(stop=asyncio.Event(), leadership_lost=False)
     try:

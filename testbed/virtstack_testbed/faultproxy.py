@@ -4,7 +4,9 @@ It terminates TLS with the API server's own serving certificate and opens one up
 connection per client connection with the testbed's admin certificate, so the client sees the
 same server and keeps the same identity. Per client request it can answer itself instead of
 forwarding: 429 Too Many Requests (with Retry-After) or 409 Conflict, for a share of writes; or
-never answer the first writes to a path (a stalled server, the connection left open).
+never answer the first writes to a path (a stalled server, the connection left open); or end the
+next watches of a path at once with 410 Gone, as the API server does when a watch asks for a
+resource version it no longer holds (the client must list again).
 It can also mute the watches open at that moment: bytes stop flowing both ways while the
 sockets stay open, as a watch behind a stalled load balancer goes silent; watches opened
 afterwards work normally (so a client that gives up on a silent stream and reconnects recovers).
@@ -45,6 +47,7 @@ class Faults:
     writes: Counter = field(default_factory=Counter)  # request path -> write attempts, injected or not
     watches: int = 0  # watch requests seen
     stall: Counter = field(default_factory=Counter)  # path -> how many more writes to it get no answer ever
+    expire: Counter = field(default_factory=Counter)  # path -> how many more watches of it end with 410 Gone
 
 
 class FaultProxy:
@@ -118,10 +121,15 @@ class FaultProxy:
             while request := await _read_request(client_reader):
                 await self._passable(number)
                 verb, target = request.split(b" ", 2)[:2]
+                path = target.split(b"?", 1)[0].decode()
                 if b"watch=true" in target or b"watch=1" in target:
                     self._watching.add(number)
                     self.faults.watches += 1
-                path = target.split(b"?", 1)[0].decode()
+                    if self.faults.expire[path] > 0:
+                        self.faults.expire[path] -= 1
+                        client_writer.write(_expired_watch())
+                        await client_writer.drain()
+                        continue
                 if verb in WRITE_VERBS and self.faults.stall[path] > 0:
                     self.faults.stall[path] -= 1
                     piping.cancel()  # nothing from upstream reaches the client, not even a close
@@ -184,6 +192,21 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
             length = int(value.strip())
     body = await reader.readexactly(length) if length else b""
     return head + body
+
+
+def _expired_watch() -> bytes:
+    """A watch's whole answer when its resource version is gone: one ERROR event, then the end."""
+    status = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": "too old resource version (the fault proxy expires this watch)",
+        "reason": "Expired",
+        "code": 410,
+    }
+    body = json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
 
 
 def _status_response(code: int) -> bytes:

@@ -97,3 +97,31 @@ def test_a_write_that_is_never_answered_times_out_and_is_retried(cluster: Cluste
         "a VM whose first write was never answered becomes Ready",
     )
     assert proxy.faults.stall[path] == 0 and proxy.faults.writes[path] >= 1, "the stall happened, then a retry"
+
+
+def test_a_deletion_missed_while_the_watches_were_down_is_found_by_listing_again(
+    cluster: Cluster, namespace: str, proxied
+) -> None:
+    """Watches go silent, the KubeVirt VM is deleted, the reopened watches are too old (410): kopf lists again.
+
+    The listing no longer holds the KubeVirt VM or its VMI; nothing else will ever say they are
+    gone, so only the relist repair lets the operator see it and build the VM again.
+    """
+    proxy, _ = proxied
+    cluster.apply(vsvm("gap"), namespace=namespace)
+    wait_for(lambda: ready(cluster, namespace, "gap"), 60, "gap Ready")
+    first = cluster.get("virtualmachines.kubevirt.io", "gap", namespace)["metadata"]["uid"]
+    proxy.mute(True)
+    expired = ["/apis/kubevirt.io/v1/virtualmachines", "/apis/kubevirt.io/v1/virtualmachineinstances"]
+    for path in expired:
+        proxy.faults.expire[path] = 1
+    cluster.kubectl("delete", "virtualmachines.kubevirt.io", "gap", "-n", namespace, "--wait=true")
+    wait_for(lambda: cluster.get("vmi", "gap", namespace) is None, 30, "the VMI collected with its VM")
+
+    wait_for(
+        lambda: (kv := cluster.get("virtualmachines.kubevirt.io", "gap", namespace)) and kv["metadata"]["uid"] != first,
+        INACTIVITY_SECONDS + 60,
+        "the KubeVirt VM built again once the listing showed it gone",
+    )
+    assert all(proxy.faults.expire[path] == 0 for path in expired), "the reopened watches were expired (410)"
+    wait_for(lambda: ready(cluster, namespace, "gap"), 60, "gap Ready again")

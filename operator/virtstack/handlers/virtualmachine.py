@@ -171,8 +171,12 @@ async def kubevirt_vmi_changed(
 
 @kopf.on.event(*KUBEVIRT, "virtualmachineinstancemigrations", labels=WORKLOAD_UPDATE, id="workload-update-changed")
 async def workload_update_changed(namespace: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
-    """A live resize moved on: the VM whose VMI it migrates reports it (a VMI not ours is ignored)."""
-    memo.vm_controller.enqueue((namespace, spec.get("vmiName")), indexes_from(kwargs))
+    """A live resize moved on: the VM whose VMI it migrates reports it (a VMI not ours is ignored).
+
+    A deletion found only by a listing (kopf_fixes.relist) carries no spec: the resync reports it.
+    """
+    if vmi := spec.get("vmiName"):
+        memo.vm_controller.enqueue((namespace, vmi), indexes_from(kwargs))
 
 
 @kopf.on.event("", "v1", "services", labels=OWNED, id="owned-service-changed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kopf._cogs.aiokits.aiotoggles import ToggleSet
-from virtstack import kopf_gate
+from virtstack import kopf_fixes
 
 OBJECTS = 300
 
@@ -35,7 +35,7 @@ async def open_gate_counting_checks(objects: int) -> tuple[int, list[bool]]:
 
 
 def test_the_gate_opens_after_the_last_toggle_and_wakes_its_waiters_a_linear_number_of_times() -> None:
-    kopf_gate.install()
+    kopf_fixes.install()
     checks, opened_early = asyncio.run(open_gate_counting_checks(OBJECTS))
     assert not any(opened_early), "no waiter passes while a toggle is left"
     assert checks <= 6 * OBJECTS, f"{checks} checks of the gate for {OBJECTS} objects (kopf alone: about N x N)"
@@ -43,7 +43,7 @@ def test_the_gate_opens_after_the_last_toggle_and_wakes_its_waiters_a_linear_num
 
 def test_a_paused_set_still_wakes_its_waiters_when_it_changes() -> None:
     """The same class pauses kopf (`any`): a toggle added switched on pauses it, dropped resumes it."""
-    kopf_gate.install()
+    kopf_fixes.install()
 
     async def pause_and_resume() -> bool:
         paused = ToggleSet(any)

@@ -6,18 +6,14 @@ wakes every waiter each time a toggle is added or dropped, so a start with N obj
 wake-ups: 13.5 s for 1,000 VMs, 141.5 s for 3,000, and none reconciled in 28 minutes for 10,000
 (bench/RESULTS.md). A waiter only waits for the set's overall state (`is_on()`), so waking them
 when that state did not change is wasted work: here a toggle added or dropped wakes the waiters
-only when it changes the set's state. kopf is pinned in pyproject.toml; `install()` refuses a
-version it was not written for.
+only when it changes the set's state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib.metadata import version
 
 from kopf._cogs.aiokits.aiotoggles import Toggle, ToggleSet  # the class kopf's gate is made of
-
-WRITTEN_FOR = "1.45.2"
 
 
 async def make_toggle(self: ToggleSet, value: bool = False, *, name: str | None = None) -> Toggle:
@@ -43,9 +39,6 @@ async def drop_toggles(self: ToggleSet, toggles: Iterable[Toggle]) -> None:
 
 
 def install() -> None:
-    installed = version("kopf")
-    if installed != WRITTEN_FOR:
-        raise RuntimeError(f"kopf {installed}: the index gate fix is written for kopf {WRITTEN_FOR}; review it")
     ToggleSet.make_toggle = make_toggle
     ToggleSet.drop_toggle = drop_toggle
     ToggleSet.drop_toggles = drop_toggles
