@@ -1,4 +1,4 @@
-"""The relist repair: objects a new listing no longer holds are reported DELETED, once, with their identity."""
+"""The watch-stream repairs: deletions a new listing reveals are reported once; objects come without bookkeeping."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kopf._cogs.clients import watching
-from virtstack import kopf_fixes
-from virtstack.kopf_fixes import relist
+from virtstack.kopf_fixes import relist, slim
 
 
 def vm(name: str, uid: str, **metadata: Any) -> dict:
@@ -72,15 +71,13 @@ def test_a_listing_cut_short_reports_nothing_and_the_next_full_one_does() -> Non
 
 def test_kopf_streams_carry_the_deletions_between_a_listing_and_its_end(monkeypatch) -> None:
     """Through kopf's own infinite_watch: a first listing, a watch, a 410 and a second listing."""
-    kopf_fixes.install()
     listings = [listed(vm("a", "u-a"), vm("b", "u-b")), listed(vm("b", "u-b"))]
 
     async def scripted(**_: Any) -> AsyncIterator[Any]:
         for event in listings.pop(0):
             yield event  # then the stream ends, as kopf's does on 410 Gone
 
-    monkeypatch.setattr(relist, "_continuous_watch", scripted)
-    monkeypatch.setattr(relist, "_streams", {})
+    monkeypatch.setattr(watching, "continuous_watch", relist.reporting_deletions(scripted))
 
     async def first_events(count: int) -> list:
         events = []
@@ -103,3 +100,30 @@ def test_kopf_streams_carry_the_deletions_between_a_listing_and_its_end(monkeypa
         ("DELETED", "a"),
         watching.Bookmark.LISTED,
     ]
+
+
+def test_objects_reach_kopf_without_the_api_servers_bookkeeping() -> None:
+    body = vm("web", "u-1", labels={"virtstack.io/vm": "web"})
+    body["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    body["metadata"]["annotations"] = {slim.LAST_APPLIED: '{"spec": {}}', "virtstack.io/applied-hash": "abc"}
+
+    async def one_event(**_: Any) -> AsyncIterator[Any]:
+        yield {"type": "MODIFIED", "object": body}
+        yield watching.Bookmark.LISTED
+
+    async def received() -> list:
+        return [event async for event in slim.without_bookkeeping(one_event)()]
+
+    event, bookmark = asyncio.run(received())
+    assert event["object"]["metadata"] == {
+        "name": "web",
+        "namespace": "ns",
+        "uid": "u-1",
+        "resourceVersion": "7",
+        "labels": {"virtstack.io/vm": "web"},
+        "annotations": {"virtstack.io/applied-hash": "abc"},
+    }
+    assert bookmark is watching.Bookmark.LISTED
+    lone = {"metadata": {"name": "x", "annotations": {slim.LAST_APPLIED: "{}"}}}
+    slim.strip(lone)
+    assert lone == {"metadata": {"name": "x"}}

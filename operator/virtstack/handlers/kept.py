@@ -1,10 +1,8 @@
-"""What the indexes keep of a watched object: what the reconciles read, less the API server's bookkeeping.
+"""What the indexes keep of a watched object: copies with their strings interned.
 
-`managedFields` and kubectl's last-applied copy are often most of an object's size, and no
-reconcile reads them; with thousands of VMs, each held in several indexes, they would be most of
-the operator's memory. What is kept is copied with its strings interned: every object repeats the
-same keys and most of the same values (API versions, condition types, labels), which would
-otherwise be held once per object.
+With thousands of VMs, each held in several indexes, every object repeats the same keys and most
+of the same values (API versions, condition types, labels), which would otherwise be held once
+per object. (The API server's bookkeeping never gets this far: see kopf_fixes/slim.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from typing import Any
 
 import kopf
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Values that differ in every object or every event: interning them would save nothing (and
 # Python 3.12.0 to 3.12.4 never free an interned string).
 UNIQUE_VALUES = ("uid", "resourceVersion")
@@ -33,17 +30,13 @@ def compact(value: Any, key: str = "") -> Any:
 
 
 def metadata(body: kopf.Body) -> dict:
-    meta = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
-    if LAST_APPLIED in (meta.get("annotations") or {}):
-        meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
-    return compact(meta)
+    return compact(dict(body["metadata"]))
 
 
 def whole(body: kopf.Body) -> dict:
-    """The object, its metadata kept as above."""
-    return {**compact({key: value for key, value in body.items() if key != "metadata"}), "metadata": metadata(body)}
+    return compact(dict(body))
 
 
 def fields(body: kopf.Body, *names: str) -> dict:
-    """The metadata kept as above and these top-level fields ({} where absent)."""
+    """The metadata and these top-level fields ({} where absent)."""
     return {"metadata": metadata(body), **{name: compact(body.get(name) or {}) for name in names}}

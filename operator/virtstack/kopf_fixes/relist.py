@@ -15,10 +15,10 @@ what the indexes and the event handlers find an object's VM by.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from kopf._cogs.clients import watching  # the module whose continuous_watch infinite_watch calls
+from kopf._cogs.clients import watching
 
 # What is remembered of an object, in tuples of interned strings (tens of thousands are held):
 # apiVersion, kind, name, namespace, labels as (key, value) pairs, owners as (apiVersion, kind, name).
@@ -88,22 +88,19 @@ class Reported:
         return [deleted(uid, self.objects.pop(uid)) for uid in gone]
 
 
-_streams: dict[tuple[Any, str | None], Reported] = {}  # (resource, namespace) -> what it reported
-_continuous_watch = watching.continuous_watch
+def reporting_deletions(watch: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    """kopf's continuous_watch (one listing, then the watch after it), with the deletions each listing reveals."""
+    streams: dict[tuple[Any, str | None], Reported] = {}  # (resource, namespace) -> what it reported
 
+    async def continuous_watch(**kwargs: Any) -> AsyncIterator[Any]:
+        reported = streams.setdefault((kwargs["resource"], kwargs["namespace"]), Reported())
+        reported.listing_started()
+        async for event in watch(**kwargs):
+            if event is watching.Bookmark.LISTED:
+                for gone in reported.listing_ended():
+                    yield gone
+            elif isinstance(event, dict):
+                reported.saw(event)
+            yield event
 
-async def continuous_watch(**kwargs: Any) -> AsyncIterator[Any]:
-    """kopf's one listing and the watch after it, with the deletions the listing reveals."""
-    reported = _streams.setdefault((kwargs["resource"], kwargs["namespace"]), Reported())
-    reported.listing_started()
-    async for event in _continuous_watch(**kwargs):
-        if event is watching.Bookmark.LISTED:
-            for deleted in reported.listing_ended():
-                yield deleted
-        elif isinstance(event, dict):
-            reported.saw(event)
-        yield event
-
-
-def install() -> None:
-    watching.continuous_watch = continuous_watch
+    return continuous_watch
