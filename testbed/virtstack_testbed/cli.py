@@ -13,7 +13,8 @@ from .binaries import ensure_binaries
 from .cache import cache_root
 from .demo import run_demo
 from .errors import TestbedError
-from .plane import Plane, node_ready, nodes_status
+from .plane import Plane, nodes_status
+from .simulator.node import node_ready
 from .stack import start_stack
 from .topology import load_topology
 

@@ -22,6 +22,7 @@ from .binaries import Binaries, ensure_binaries
 from .errors import TestbedError
 from .pki import SERVICE_CIDR, Pki, create_pki, pki_at
 from .processes import ProcessRecord, ensure_port_free, free_port, start_process, wait_until
+from .simulator.node import node_ready
 from .topology import Topology, node_ip, node_manifest, pod_cidr
 
 FIELD_MANAGER = "virtstack-testbed"
@@ -385,11 +386,6 @@ def _create_nodes(plane: Plane, topology: Topology) -> None:
 def nodes_status(plane: Plane) -> dict[str, dict]:
     result = plane.kubectl("get", "nodes", "-o", "json")
     return {item["metadata"]["name"]: item for item in json.loads(result.stdout)["items"]}
-
-
-def node_ready(node: dict) -> bool:
-    conditions = node.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def _nodes_ready_and_untainted(plane: Plane, names: list[str]) -> bool:

@@ -33,6 +33,11 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def condition_in(conditions: list[Condition], kind: str) -> Condition | None:
+    """The condition of this type in one of our statuses, if any."""
+    return next((condition for condition in conditions if condition.type == kind), None)
+
+
 def merge_conditions(previous: list[Condition], current: list[Condition]) -> list[Condition]:
     """Keep lastTransitionTime from the previous condition of a type whose status did not flip."""
     before = {condition.type: condition for condition in previous}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..api.conditions import condition_in
 from ..api.settings import Settings
 from ..api.virtualmachine import VirtualMachineSpec
 from ..api.vmsnapshot import SnapshotPhase, VMSnapshotSpec, VMSnapshotStatus
@@ -130,7 +131,7 @@ class VMSnapshotController(Controller):
         before = (obj.get("status") or {}).get("phase")
         if not await self.write_status(obj, status) or status.phase is None or before == status.phase.value:
             return
-        ready = next((c for c in status.conditions if c.type == "Ready"), None)
+        ready = condition_in(status.conditions, "Ready")
         kind = "Warning" if status.phase is SnapshotPhase.FAILED else "Normal"
         note = f"{before or 'new'} -> {status.phase.value}" + (f": {ready.message}" if ready and ready.message else "")
         await self.kube.post_event(obj, kind, status.phase.value, note)

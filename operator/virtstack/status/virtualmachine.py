@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..api.conditions import Condition, ConditionStatus, merge_conditions, utc_now
+from ..api.conditions import Condition, ConditionStatus, condition_in, merge_conditions, utc_now
 from ..api.virtualmachine import PowerState, VirtualMachineSpec, VirtualMachineStatus, VMState
 from ..builders.access import KeysDelivery
 from ..builders.kubevirt_vm import reboot_pending, root_disk_name, run_strategy
@@ -410,7 +410,7 @@ _PROGRESS_REASONS = frozenset({*(state.value for state in IN_PROGRESS), "Provisi
 
 def in_progress(status: VirtualMachineStatus) -> bool:
     """The status only says the VM is on its way: worth writing only if it lasts (see the VM controller)."""
-    ready = next((c for c in status.conditions if c.type == READY), None)
+    ready = condition_in(status.conditions, READY)
     return status.state in IN_PROGRESS and ready is not None and ready.reason in _PROGRESS_REASONS
 
 
@@ -424,10 +424,10 @@ def transition_event(previous: VirtualMachineStatus, current: VirtualMachineStat
     Event comes when the VM arrives, and says where from. A VM held back on its way (the capacity
     limit, its namespace's quota) makes a Warning when it starts to wait.
     """
-    ready = next((c for c in current.conditions if c.type == READY), None)
+    ready = condition_in(current.conditions, READY)
     if ready is not None and ready.reason in HELD_BACK:
-        was = next((c.reason for c in previous.conditions if c.type == READY), None)
-        return None if was == ready.reason else ("Warning", ready.reason, ready.message)
+        was = condition_in(previous.conditions, READY)
+        return None if was is not None and was.reason == ready.reason else ("Warning", ready.reason, ready.message)
     if current.state is None or current.state == previous.state or current.state in IN_PROGRESS:
         return None
     kind = "Warning" if current.state in (VMState.DOWN, VMState.ERROR) else "Normal"

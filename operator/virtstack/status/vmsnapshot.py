@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ..api.conditions import Condition, ConditionStatus, merge_conditions
+from ..api.conditions import Condition, ConditionStatus, condition_in, merge_conditions
 from ..api.durations import parse_duration
 from ..api.virtualmachine import VirtualMachineSpec
 from ..api.vmsnapshot import SnapshotPhase, VMSnapshotSpec, VMSnapshotStatus
@@ -304,7 +304,7 @@ def _failure(snapshot: Snapshot, timeout: str) -> tuple[str, str]:
 
 
 def _failed_message(snapshot: Snapshot) -> tuple[str, str]:
-    previous = next((c for c in snapshot.stored.conditions if c.type == READY), None)
+    previous = condition_in(snapshot.stored.conditions, READY)
     if previous is not None:
         return previous.reason, previous.message
     return "Failed", "the snapshot failed"

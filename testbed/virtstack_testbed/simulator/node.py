@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from virtstack.objects import condition_of
+
 HEARTBEAT_ANNOTATION = "kubevirt.io/heartbeat"
 LABEL_SCHEDULABLE = "kubevirt.io/schedulable"
 NODE_UNRESPONSIVE = "NodeUnresponsive"
@@ -20,8 +22,7 @@ DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 300.0  # virt-controller: 5 minutes
 
 
 def node_ready(node: dict) -> bool:
-    conditions = (node.get("status") or {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return (condition_of(node, "Ready") or {}).get("status") == "True"
 
 
 def parse_time(text: str) -> datetime:

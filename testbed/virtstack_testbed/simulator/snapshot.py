@@ -308,7 +308,7 @@ def plan_restore(
         if ((vm or {}).get("status") or {}).get("restoreInProgress") == name:
             plan.vm_in_progress = None
         return plan
-    if any(c["type"] == "Failure" and c["status"] == "True" for c in status.get("conditions", [])):
+    if (condition_of(restore, "Failure") or {}).get("status") == "True":
         return plan
     policy = restore["spec"].get("targetReadinessPolicy", "WaitGracePeriod")
     if vm is not None and (vm["metadata"].get("annotations") or {}).get(LAST_RESTORE_ANNOTATION) == restore_uid(
