@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.set_defaults(handler=_run)
 
-    crds = commands.add_parser("crds", help="write the CRDs (and docs/api.md) generated from the models")
+    crds = commands.add_parser(
+        "crds", help="write the CRDs generated from the models (and docs/api.md, the policies, the Argo CD checks)"
+    )
     crds.add_argument(
         "--output-dir",
         type=Path,
@@ -52,11 +54,13 @@ CRD_DIRECTORIES = (Path("crds"), Path("charts/virtstack/crds"))
 API_REFERENCE = Path("docs/api.md")
 ADMISSION_POLICIES = Path("charts/virtstack/templates/admission-policies.yaml")
 URL_RULES_TEMPLATE = Path("charts/virtstack/templates/url-rules.yaml")
+ARGOCD = Path("docs/argocd")
 
 
 def _crds(args: argparse.Namespace) -> None:
-    from .api.crd import all_crds
+    from .api.crd import GROUP, KINDS, all_crds
     from .api.reference import render_reference
+    from .argocd import health_check, render_argocd_cm
 
     for directory in args.output_dir or CRD_DIRECTORIES:
         directory.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,10 @@ def _crds(args: argparse.Namespace) -> None:
         API_REFERENCE.write_text(render_reference())
         ADMISSION_POLICIES.write_text(render_policies())
         URL_RULES_TEMPLATE.write_text(render_url_rules_template())
-        print(API_REFERENCE, ADMISSION_POLICIES, URL_RULES_TEMPLATE, sep="\n")
+        for kind in KINDS:
+            (ARGOCD / f"{GROUP}_{kind.kind}.lua").write_text(health_check(kind.kind))
+        (ARGOCD / "argocd-cm.yaml").write_text(render_argocd_cm())
+        print(API_REFERENCE, ADMISSION_POLICIES, URL_RULES_TEMPLATE, ARGOCD, sep="\n")
 
 
 def render_policies() -> str:

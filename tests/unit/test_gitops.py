@@ -8,6 +8,7 @@ import kopf
 import pytest
 import yaml
 from virtstack.api.crd import GROUP, KINDS
+from virtstack.argocd import health_check, render_argocd_cm
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "docs" / "argocd"
@@ -89,18 +90,10 @@ def test_failures_are_degraded_and_work_in_progress_is_progressing(kind, reason,
     assert health(kind, obj) == (verdict, f"{reason}: the message")
 
 
-def argocd_cm() -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "argocd-cm", "namespace": "argocd", "labels": {"app.kubernetes.io/part-of": "argocd"}},
-        "data": {
-            f"resource.customizations.health.{GROUP}_{kind.kind}": (ARGOCD / f"{GROUP}_{kind.kind}.lua").read_text()
-            for kind in KINDS
-        },
-    }
-
-
-def test_the_argocd_cm_patch_carries_exactly_these_scripts() -> None:
-    """docs/argocd/argocd-cm.yaml is what users apply; it must be the scripts tested here."""
-    assert yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text()) == argocd_cm()
+def test_the_committed_scripts_and_the_argocd_cm_patch_are_the_generated_ones() -> None:
+    """docs/argocd is what users apply; the scripts tested here are the ones in the patch."""
+    for kind in KINDS:
+        assert (ARGOCD / f"{GROUP}_{kind.kind}.lua").read_text() == health_check(kind.kind), "run `virtstack crds`"
+    assert (ARGOCD / "argocd-cm.yaml").read_text() == render_argocd_cm(), "run `virtstack crds`"
+    patch = yaml.safe_load(render_argocd_cm())["data"]
+    assert patch == {f"resource.customizations.health.{GROUP}_{kind.kind}": health_check(kind.kind) for kind in KINDS}
