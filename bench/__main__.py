@@ -91,16 +91,16 @@ async def timed(
 
     async def watcher() -> None:
         while True:  # a watch the API server ends is opened again; it starts with every object as it is
-            stream = watch.Watch()
-            async for event in stream.stream(
-                custom.list_namespaced_custom_object, group, version, namespace, plural, timeout_seconds=3600
-            ):
-                obj = event["object"]  # custom objects arrive as plain dicts
-                name = obj["metadata"]["name"]
-                if name in sent and name not in finished and done(obj):
-                    finished[name] = time.monotonic()
-                    if len(finished) == len(bodies):
-                        return
+            async with watch.Watch() as stream:  # closes its response when left, returning included
+                async for event in stream.stream(
+                    custom.list_namespaced_custom_object, group, version, namespace, plural, timeout_seconds=3600
+                ):
+                    obj = event["object"]  # custom objects arrive as plain dicts
+                    name = obj["metadata"]["name"]
+                    if name in sent and name not in finished and done(obj):
+                        finished[name] = time.monotonic()
+                        if len(finished) == len(bodies):
+                            return
 
     watching = asyncio.create_task(watcher())
     await asyncio.sleep(0.5)

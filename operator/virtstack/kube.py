@@ -237,20 +237,23 @@ class Kube:
             return False
         return True
 
-    async def patch_cluster_status(self, api_version: str, plural: str, name: str, status: dict) -> None:
+    async def patch_cluster_status(self, api_version: str, plural: str, name: str, status: dict) -> dict | None:
+        """The object as written; None when it is gone."""
         group, version = _split(api_version)
         try:
-            await self.custom.patch_cluster_custom_object_status(
+            return await self.custom.patch_cluster_custom_object_status(
                 group, version, plural, name, {"status": status}, field_validation=STRICT, _content_type=MERGE_PATCH
             )
         except ApiException as error:
             if error.status != 404:
                 raise
+            return None
 
-    async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> None:
+    async def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> dict | None:
+        """The object as written; None when it is gone."""
         group, version = _split(api_version)
         try:
-            await self.custom.patch_namespaced_custom_object_status(
+            return await self.custom.patch_namespaced_custom_object_status(
                 group,
                 version,
                 namespace,
@@ -263,3 +266,4 @@ class Kube:
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to report on
                 raise
+            return None

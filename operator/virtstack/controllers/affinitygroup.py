@@ -20,7 +20,7 @@ class AffinityGroupController(Controller):
         return self.indexes.groups
 
     async def reconcile(self, key: Key) -> None:
-        group = one(self.indexes.groups, key)
+        group = self.fresh(key, one(self.indexes.groups, key))
         if group is None or group["metadata"].get("deletionTimestamp"):
             return
         namespace, name = key

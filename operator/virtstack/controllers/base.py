@@ -29,6 +29,10 @@ def vms_listing(vms: Any, namespace: str, field: str, name: str) -> list[Key]:
     )
 
 
+def _identity(meta: dict) -> Key:
+    return meta.get("namespace", ""), meta["name"]
+
+
 class Controller:
     """Events only queue keys; `reconcile(key)` does the work, level-triggered, one key at a time."""
 
@@ -38,6 +42,8 @@ class Controller:
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
+        # (namespace, name) -> (the resourceVersion a status write was made over, the status written)
+        self._written: dict[Key, tuple[str | None, dict]] = {}
         self.queue = WorkQueue(self.name, self.reconcile)
         self.indexes: Any = None
 
@@ -48,10 +54,30 @@ class Controller:
             return False
         meta, api_version = obj["metadata"], f"{GROUP}/{VERSION}"
         if self.cluster_scoped:
-            await self.kube.patch_cluster_status(api_version, self.plural, meta["name"], patch)
+            written = await self.kube.patch_cluster_status(api_version, self.plural, meta["name"], patch)
         else:
-            await self.kube.patch_status(api_version, self.plural, meta["namespace"], meta["name"], patch)
+            written = await self.kube.patch_status(api_version, self.plural, meta["namespace"], meta["name"], patch)
+        if written is not None:
+            self._written[_identity(meta)] = (meta.get("resourceVersion"), written.get("status") or {})
         return True
+
+    def fresh(self, key: Key, obj: dict | None) -> dict | None:
+        """The object as the index holds it, with the status last written here if the index has not seen it yet.
+
+        The index follows the API server a moment behind: a reconcile right after a status write
+        would otherwise see the status before it, and write it (and its Event) a second time. The
+        index is behind exactly while it still holds the version the write was made over.
+        """
+        if obj is None:
+            self._written.pop(key, None)
+            return None
+        if (written := self._written.get(key)) is None:
+            return obj
+        over, status = written
+        if obj["metadata"].get("resourceVersion") == over:
+            return {**obj, "status": status}
+        del self._written[key]  # the index has caught up (or moved past): it is the truth again
+        return obj
 
     def enqueue(self, key: Key, indexes: Any) -> None:
         self.indexes = indexes

@@ -43,7 +43,7 @@ class GPUProfileController(Controller):
         return {("", name): store for name, store in self.indexes.gpu_profiles.items()}
 
     async def reconcile(self, key: Key) -> None:
-        profile = one(self.indexes.gpu_profiles, key[1])
+        profile = self.fresh(key, one(self.indexes.gpu_profiles, key[1]))
         if profile is None or profile["metadata"].get("deletionTimestamp"):
             return
         spec = GPUProfileSpec.model_validate(profile["spec"])

@@ -82,7 +82,7 @@ class IsoController(Controller):
         return self.indexes["isos"]
 
     async def reconcile(self, key: Key) -> None:
-        iso = one(self.indexes["isos"], key)
+        iso = self.fresh(key, one(self.indexes["isos"], key))
         if iso is None:
             self._forget(key)
             return

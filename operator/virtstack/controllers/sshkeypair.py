@@ -36,7 +36,7 @@ class SSHKeyPairController(Controller):
         return self.indexes["keypairs"]
 
     async def reconcile(self, key: Key) -> None:
-        keypair = one(self.indexes["keypairs"], key)
+        keypair = self.fresh(key, one(self.indexes["keypairs"], key))
         if keypair is None or keypair["metadata"].get("deletionTimestamp"):
             return
         namespace, name = key

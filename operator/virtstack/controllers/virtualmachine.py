@@ -137,7 +137,7 @@ class VirtualMachineController(Controller):
 
     async def reconcile(self, key: Key) -> None:
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
-        vm = one(self.indexes.vms, key)
+        vm = self.fresh(key, one(self.indexes.vms, key))
         if vm is None or vm["metadata"].get("deletionTimestamp"):
             self._hold.forget(key)
             self.capacity.forget(key)

@@ -60,7 +60,7 @@ class VMSnapshotController(Controller):
         assert self.indexes is not None, "enqueue() binds the indexes before any key is queued"
         indexes = self.indexes
         namespace, _ = key
-        objects = list(indexes.snapshots.get(key) or [])
+        objects = [self.fresh((namespace, o["metadata"]["name"]), o) for o in indexes.snapshots.get(key) or []]
         if not objects:
             return
         vm = one(indexes.vms, key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..api.conditions import condition_in
 from ..api.virtualmachine import VirtualMachineStatus
 from .migration import MIGRATING
 
@@ -12,7 +13,7 @@ def request_events(previous: VirtualMachineStatus, current: VirtualMachineStatus
     """(type, reason, note) for each request the new status records as carried out; none on a rerun."""
     events = []
     if current.lastMigratedAt is not None and current.lastMigratedAt != previous.lastMigratedAt:
-        migrating = next((c for c in current.conditions if c.type == MIGRATING), None)
+        migrating = condition_in(current.conditions, MIGRATING)
         done = migrating.message if migrating is not None else "live-migrated"
         note = f"{done}; spec.migration.requestedAt {_at(current.lastMigratedAt)}"
         events.append(("Normal", "Migrated", note))
