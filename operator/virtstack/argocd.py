@@ -1,7 +1,7 @@
 """Argo CD health checks, one Lua 5.1 script per kind (docs/gitops.md), written by `virtstack crds`.
 
 Argo CD runs each kind's script alone, so every script carries the same reading of the status
-(observedGeneration, then the Ready condition); only the verdict on a Ready=False reason differs
+(observedGeneration, then the Ready condition); only when a Ready=False reason is Degraded differs
 by kind, and that is all that is written per kind here.
 """
 
@@ -38,59 +38,40 @@ end
 hs.message = ready.reason .. ": " .. (ready.message or "")
 """
 
-# What a Ready=False reason means (hs.status is Progressing until a verdict says Degraded).
-VERDICTS = {
-    "VirtualMachine": """\
+# When a Ready=False reason means Degraded (else the check stays Progressing): a Lua condition,
+# after the locals it reads.
+DEGRADED_WHEN = {
+    "VirtualMachine": (
+        """\
 -- On the way (transitions, a root disk being prepared, waiting for room or for its ISO): Progressing;
 -- else Degraded.
 local progressing = {
   Creating = true, Starting = true, Stopping = true, Migrating = true, Destroying = true,
   Running = true, Stopped = true, Provisioning = true, CapacityLimit = true, ISONotReady = true,
 }
-if not progressing[ready.reason] then
-  hs.status = "Degraded"
-end
-return hs
 """,
-    "AffinityGroup": """\
-if ready.reason == "Violated" then
-  hs.status = "Degraded"
-end
-return hs
-""",
-    "GPUProfile": """\
-if ready.reason == "NoCapacity" then
-  hs.status = "Degraded"
-end
-return hs
-""",
-    "ISO": """\
+        "not progressing[ready.reason]",
+    ),
+    "AffinityGroup": ("", 'ready.reason == "Violated"'),
+    "GPUProfile": ("", 'ready.reason == "NoCapacity"'),
+    "ISO": (
+        """\
 -- Failed, or an import that keeps failing while CDI retries: Degraded;
 -- else (Pending, Downloading, Verifying) Progressing.
 local failing = {UrlRefused = true, ChecksumMismatch = true, DownloadFailed = true, DownloadFailing = true}
-if obj.status.phase == "Failed" or failing[ready.reason] then
-  hs.status = "Degraded"
-end
-return hs
 """,
-    "SSHKeyPair": """\
-if ready.reason == "InvalidPublicKey" then
-  hs.status = "Degraded"
-end
-return hs
-""",
-    "VMSnapshot": """\
-if obj.status.phase == "Failed" or ready.reason == "RevertFailed" then
-  hs.status = "Degraded"
-end
-return hs
-""",
+        'obj.status.phase == "Failed" or failing[ready.reason]',
+    ),
+    "SSHKeyPair": ("", 'ready.reason == "InvalidPublicKey"'),
+    "VMSnapshot": ("", 'obj.status.phase == "Failed" or ready.reason == "RevertFailed"'),
 }
 
 
 def health_check(kind: str) -> str:
     title = f"-- Argo CD health check for {GROUP}/{kind} (docs/gitops.md). Lua 5.1, as Argo CD runs it.\n"
-    return title + READING + VERDICTS[kind]
+    locals_, degraded = DEGRADED_WHEN[kind]
+    verdict = f'{locals_}if {degraded} then\n  hs.status = "Degraded"\nend\nreturn hs\n'
+    return title + READING + verdict
 
 
 class _BlockDumper(yaml.SafeDumper):
