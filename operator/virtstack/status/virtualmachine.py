@@ -182,6 +182,9 @@ def blocked_status(
     A VM never built is in Error when the user must fix something, and still Creating when it only
     waits for something on its way (an ISO being downloaded).
     """
+    state = previous.state
+    if state in (None, VMState.CREATING, VMState.ERROR):
+        state = VMState.CREATING if waiting else VMState.ERROR
     ready = Condition(
         type=READY,
         status=ConditionStatus.FALSE,
@@ -191,11 +194,7 @@ def blocked_status(
         lastTransitionTime=now or utc_now(),
     )
     return VirtualMachineStatus(
-        state=previous.state
-        if previous.state not in (None, VMState.CREATING, VMState.ERROR)
-        else VMState.CREATING
-        if waiting
-        else VMState.ERROR,
+        state=state,
         instanceName=instance_name,
         lastRebootedAt=previous.lastRebootedAt,
         lastReinstalledAt=previous.lastReinstalledAt,
