@@ -194,32 +194,32 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
     return head + body
 
 
-def _expired_watch() -> bytes:
-    """A watch's whole answer when its resource version is gone: one ERROR event, then the end."""
-    status = {
+def _failure(code: int, reason: str, message: str) -> dict:
+    """A Status object, as the API server answers a failed request."""
+    return {
         "kind": "Status",
         "apiVersion": "v1",
         "status": "Failure",
-        "message": "too old resource version (the fault proxy expires this watch)",
-        "reason": "Expired",
-        "code": 410,
+        "message": message,
+        "reason": reason,
+        "code": code,
     }
-    body = json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"
-    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+
+
+def _response(status_line: str, body: bytes, headers: str = "") -> bytes:
+    head = f"HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
     return head.encode() + body
+
+
+def _expired_watch() -> bytes:
+    """A watch's whole answer when its resource version is gone: one ERROR event, then the end."""
+    status = _failure(410, "Expired", "too old resource version (the fault proxy expires this watch)")
+    return _response("200 OK", json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
 
 
 def _status_response(code: int) -> bytes:
-    reason, why = {
-        429: ("TooManyRequests", "the proxy throttles this request"),
-        409: ("Conflict", "the proxy reports a conflict for this request"),
+    reason, why, phrase = {
+        429: ("TooManyRequests", "the proxy throttles this request", "Too Many Requests"),
+        409: ("Conflict", "the proxy reports a conflict for this request", "Conflict"),
     }[code]
-    body = json.dumps(
-        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": why, "reason": reason, "code": code}
-    ).encode()
-    phrase = "Too Many Requests" if code == 429 else "Conflict"
-    head = (
-        f"HTTP/1.1 {code} {phrase}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"Retry-After: 1\r\n\r\n"
-    )
-    return head.encode() + body
+    return _response(f"{code} {phrase}", json.dumps(_failure(code, reason, why)).encode(), "Retry-After: 1\r\n")
